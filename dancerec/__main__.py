@@ -1,0 +1,3 @@
+from dancerec.cli.main import main
+
+main()

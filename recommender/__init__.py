@@ -1,0 +1,1 @@
+"""Recommender subsystem: interaction data, offline evaluation harness, baselines and the relation model."""

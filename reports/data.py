@@ -1,0 +1,93 @@
+"""What a report shows, as plain data: every section is optional and appears only when its data exist.
+
+:func:`dancerec.reports.collect.collect_report_data` fills a :class:`ReportData` from a study through the
+other subsystems' public functions; tests and other tools can fill one by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass
+class FitSummary:
+    """A CFA/SEM: fit indices (n, chi2, df, pvalue, cfi, tli, rmsea, rmsea_ci, srmr, aic, bic), estimates.
+
+    ``loadings``: factor, item, estimate, std, se, p. ``paths``: lval (outcome), rval (predictor),
+    estimate, std, se, p. ``r2``: outcome → R². ``notes``: convergence/Heywood warnings, estimator.
+    """
+
+    fit: dict[str, Any] = field(default_factory=dict)
+    loadings: pd.DataFrame | None = None
+    paths: pd.DataFrame | None = None
+    r2: dict[str, float] = field(default_factory=dict)
+    indirect: pd.DataFrame | None = None  # effect, estimate, ci_low, ci_high
+    indirect_ci: str = "95% CI"  # column heading naming how the indirect-effect CIs were made
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class EfaSummary:
+    """EFA: loadings (items × factors), variance explained per factor, how many factors and why."""
+
+    loadings: pd.DataFrame
+    variance: pd.DataFrame | None = None  # factor, ss_loadings, proportion, cumulative
+    communalities: pd.Series | None = None
+    n_factors: int | None = None
+    method: str = ""
+    rotation: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Methods:
+    """The methods appendix: seeds, software versions, data files and their checksums, settings."""
+
+    seeds: dict[str, Any] = field(default_factory=dict)
+    software: dict[str, str] = field(default_factory=dict)
+    data_files: pd.DataFrame | None = None  # path, kind, sha256, n_bytes, recorded_at
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ReportData:
+    """Everything the report can show. ``None`` means the section has no data and is left out."""
+
+    title: str
+    study_name: str
+    generated: str
+    instrument_name: str | None = None
+    scale: tuple[int, int] | None = None
+    anchors: list[str] | None = None
+    #: id, dimension, text_en, text_zh, reverse, source (user data: always escaped)
+    items: pd.DataFrame | None = None
+    dimensions: list[str] = field(default_factory=list)
+    #: raw answers (index respondent_id, item columns, plus ``group``) after exclusions
+    responses: pd.DataFrame | None = None
+    respondents: pd.DataFrame | None = None  # group, n_total, n_excluded, n_analysed
+    exclusions: pd.DataFrame | None = None  # flag, n, percent, excluded (bool)
+    excluded_flags: list[str] = field(default_factory=list)
+    scores: pd.DataFrame | None = None  # index respondent_id; group + one column per dimension
+    item_analysis: pd.DataFrame | None = None
+    reliability: pd.DataFrame | None = None  # dimension, n_items, alpha, alpha_ci_low/high, omega, cr, ave
+    factorability: dict[str, Any] | None = None  # kmo, bartlett_chi2, bartlett_df, bartlett_p
+    efa: EfaSummary | None = None
+    cfa: FitSummary | None = None
+    htmt: pd.DataFrame | None = None
+    fornell_larcker: pd.DataFrame | None = None
+    sem: FitSummary | None = None
+    group_descriptives: pd.DataFrame | None = None  # group, dimension, n, mean, sd
+    group_tests: pd.DataFrame | None = None  # dimension, test, statistic, df1, df2, p, effect sizes
+    posthoc: pd.DataFrame | None = None  # dimension, group1, group2, diff, p_adj
+    invariance: pd.DataFrame | None = None  # level, chi2, df, cfi, rmsea, delta_cfi, delta_rmsea, holds
+    runs: pd.DataFrame | None = None  # run_id, model, split, seed, ...
+    curves: pd.DataFrame | None = None  # model, k, precision, recall
+    metric_table: pd.DataFrame | None = None  # model, metric, k, mean, ci_low, ci_high, p, p_holm
+    baseline: str | None = None
+    linkage: Any | None = None  # dancerec.indices.linkage.LinkageResult
+    methods: Methods = field(default_factory=Methods)
+    #: sections left out and why (e.g. "CFA: no result — indices not run")
+    skipped: list[str] = field(default_factory=list)

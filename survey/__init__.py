@@ -1,0 +1,1 @@
+"""Survey subsystem: instruments, import of survey-platform exports, cleaning, scoring, simulation."""

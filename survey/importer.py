@@ -1,0 +1,824 @@
+"""Importing survey exports: read → map → check every cell → store in one transaction.
+
+- Every bad cell or row becomes a located problem (file, row, column, what was expected). With
+  ``on_invalid="error"`` the first one is raised as :class:`~dancerec.errors.InputError` and nothing
+  is stored; with ``"quarantine"`` the bad rows are stored aside with their reasons and the rest is
+  imported.
+- An import is one transaction: a failure leaves the store exactly as it was.
+- Importing the same data twice changes nothing (reported as already present); a respondent whose
+  stored answers differ is a conflict unless ``replace=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+from dancerec.survey.instrument import Instrument, normalise_text
+from dancerec.survey.mapping import ColumnMapping, map_columns, read_mapping_file
+from dancerec.survey.readers import RowProblem, SourceTable, read_source
+from dancerec.survey.store import META_COLUMNS, assemble_responses, refresh_flags, study_instrument
+
+from dancerec.errors import InputError, UserError
+from dancerec.workspace import Study, sha256_file
+
+ProgressFn = Callable[[str, int, int], None]
+ON_INVALID = ("error", "quarantine")
+GENERIC_MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "#n/a", "(missing)"})
+_SEPARATORS = ("┋", "→")  # 问卷星 multi-select / ranking joins
+
+
+@dataclass
+class ImportOptions:
+    """How to read and store one export (every field has a CLI option of the same name)."""
+
+    format: str | None = None
+    encoding: str | None = None
+    sheet: str | None = None
+    mapping: str | Path | None = None
+    id_column: str | None = None
+    group_column: str | None = None
+    user_column: str | None = None
+    duration_column: str | None = None
+    submitted_column: str | None = None
+    group: str | None = None
+    id_prefix: str = ""
+    pseudonymise: bool = False
+    on_invalid: str = "error"
+    replace: bool = False
+    missing_codes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.on_invalid not in ON_INVALID:
+            raise UserError(f"--on-invalid must be one of {', '.join(ON_INVALID)}, not {self.on_invalid!r}")
+        self.missing_codes = tuple(str(c).strip() for c in self.missing_codes)
+
+    def fingerprint(self) -> str:
+        body = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items() if k != "replace"}
+        return json.dumps(body, sort_keys=True, ensure_ascii=False)
+
+
+@dataclass
+class QuarantinedRow:
+    row: int | None
+    respondent_id: str | None
+    column: str | None
+    reason: str
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PreparedImport:
+    """A checked export, ready to store: clean responses plus what was set aside and why."""
+
+    table: SourceTable
+    mapping: ColumnMapping
+    responses: pd.DataFrame
+    source_rows: dict[str, int]
+    problems: list[RowProblem]
+    quarantined: list[QuarantinedRow]
+    warnings: list[str]
+
+
+@dataclass
+class ImportReport:
+    """What an import (or a dry run) found and did."""
+
+    file: str
+    format: str
+    container: str
+    encoding: str | None
+    instrument: str
+    dry_run: bool
+    sha256: str = ""
+    n_rows: int = 0
+    n_filtered: int = 0
+    n_valid: int = 0
+    n_new: int = 0
+    n_unchanged: int = 0
+    n_replaced: int = 0
+    n_conflicts: int = 0
+    n_quarantined: int = 0
+    already_present: bool = False
+    import_id: int | None = None
+    item_columns: dict[str, str] = field(default_factory=dict)
+    meta_columns: dict[str, str] = field(default_factory=dict)
+    unmapped_columns: list[str] = field(default_factory=list)
+    platform_columns: list[str] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    missing_items: list[str] = field(default_factory=list)
+    filtered: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.conflicts
+
+
+# -- cell parsers ------------------------------------------------------------------------------
+_LEAD_NUM = re.compile(r"^\s*([+-]?\d+)\s*(?:=|-|:|\.|、|\)|）)\s*(.+)$")
+_TRAIL_NUM = re.compile(r"^(.+?)\s*[(\[]\s*([+-]?\d+)\s*[)\]]$")
+_DURATION = re.compile(
+    r"^(?:(?P<h>\d+(?:\.\d+)?)\s*(?:小时|时|h|hr|hrs|hours?))?\s*"
+    r"(?:(?P<m>\d+(?:\.\d+)?)\s*(?:分钟|分|m|min|mins|minutes?))?\s*"
+    r"(?:(?P<s>\d+(?:\.\d+)?)\s*(?:秒钟|秒|s|sec|secs|seconds?)?)?$",
+    re.IGNORECASE,
+)
+_CLOCK = re.compile(r"^(\d+):(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
+
+
+def _nfkc(value: object) -> str:
+    return unicodedata.normalize("NFKC", str(value)).strip()
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from ``120``, ``"120秒"``, ``"2分5秒"``, ``"1h 2m"`` or ``"00:02:05"``; ValueError otherwise."""
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(value)
+        return float(value)
+    s = _nfkc(value).replace(",", "")
+    if not s:
+        return math.nan
+    m = _CLOCK.match(s)
+    if m:
+        return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+    m = _DURATION.match(s)
+    if not m or not any(m.groupdict().values()):
+        raise ValueError(s)
+    h, mi, se = (float(m.group(k) or 0) for k in ("h", "m", "s"))
+    return h * 3600 + mi * 60 + se
+
+
+_MERIDIEM = re.compile(r"(上午|下午)\s*(\d{1,2}:\d{2}(?::\d{2})?)")
+_TZ_SUFFIX = re.compile(r"\s*(?:GMT|UTC)\s*[+-]?\d{0,2}(?::?\d{2})?\s*$", re.IGNORECASE)
+
+
+def parse_timestamp(value: object) -> pd.Timestamp:
+    """A naive timestamp from the date formats platforms use (ISO, 2026/9/3 12:00, 上午/下午…)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # SPSS stores dates as seconds since 1582-10-14; pyreadstat converts typed ones itself
+        raise ValueError(value)
+    s = _nfkc(value)
+    if not s:
+        return pd.NaT
+    s = _MERIDIEM.sub(lambda m: f"{m.group(2)} {'AM' if m.group(1) == '上午' else 'PM'}", s)
+    s = s.replace("年", "-").replace("月", "-").replace("日", " ")
+    s = _TZ_SUFFIX.sub("", s)
+    ts = pd.Timestamp(s)
+    if ts is pd.NaT:
+        return ts
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts.as_unit("us")
+
+
+class AnswerParser:
+    """Turns one cell into a scale value (float, NaN = missing) or an error message."""
+
+    def __init__(self, instrument: Instrument, table: SourceTable, extra_missing: tuple[str, ...]) -> None:
+        self.inst = instrument
+        self.lo, self.hi = instrument.scale_min, instrument.scale_max
+        self.anchors = instrument.anchor_lookup
+        self.table = table
+        self.missing = (
+            GENERIC_MISSING
+            | {t.casefold() for t in table.missing_tokens}
+            | {t.casefold() for t in extra_missing}
+        )
+        self.missing_numbers = set()
+        for token in (*table.missing_tokens, *extra_missing):
+            try:
+                self.missing_numbers.add(float(_nfkc(token)))
+            except ValueError:
+                pass
+        examples = [a.en for a in instrument.anchors[:1]] + [a.zh for a in instrument.anchors[-1:]]
+        self.expected = f"an integer from {self.lo} to {self.hi}" + (
+            f" or an answer label such as {' / '.join(repr(e) for e in examples if e)}" if examples else ""
+        )
+
+    def _in_scale(self, x: float, raw: object) -> tuple[float, str | None]:
+        if x in self.missing_numbers:
+            return math.nan, None
+        if not float(x).is_integer():
+            return math.nan, f"{raw!r} is not a whole scale point"
+        if not self.lo <= x <= self.hi:
+            return math.nan, f"out-of-scale value {raw!r}"
+        return float(x), None
+
+    def parse(self, raw: object, column: str) -> tuple[float, str | None]:
+        if raw is None:
+            return math.nan, None
+        if isinstance(raw, float | int) and not isinstance(raw, bool):
+            x = float(raw)
+            if math.isnan(x):
+                return math.nan, None
+            user_missing = self.table.user_missing.get(column)
+            if user_missing is not None and user_missing(x):
+                return math.nan, None
+            labels = self.table.value_labels.get(column)
+            if labels and x in labels:
+                via = self.anchors.get(normalise_text(labels[x]))
+                if via is not None:
+                    return float(via), None
+            return self._in_scale(x, raw)
+        s = _nfkc(raw)
+        if s.casefold() in self.missing:
+            return math.nan, None
+        try:
+            return self._in_scale(float(s), s)
+        except ValueError:
+            pass
+        if self.table.answer_code is not None:
+            m = self.table.answer_code.match(s)
+            if m:
+                return self._in_scale(float(m.group(1)), s)
+        norm = normalise_text(s)
+        if norm in self.anchors:
+            return float(self.anchors[norm]), None
+        # "5 = Strongly agree", "非常同意(5)": the number counts when the label agrees with it
+        for pattern, num_group, label_group in ((_LEAD_NUM, 1, 2), (_TRAIL_NUM, 2, 1)):
+            m = pattern.match(s)
+            if m:
+                number = float(m.group(num_group))
+                label_value = self.anchors.get(normalise_text(m.group(label_group)))
+                if label_value is not None and label_value != number:
+                    return (
+                        math.nan,
+                        f"{s!r}: the number {int(number)} disagrees with the label (= {label_value})",
+                    )
+                if label_value is not None:
+                    return self._in_scale(number, s)
+        for sep in _SEPARATORS:
+            if sep in s:
+                return math.nan, f"several answers joined with {sep!r}: {s!r}"
+        return math.nan, f"unrecognised answer {s!r}"
+
+
+def _id_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        if value.is_integer():
+            return str(int(value))
+    return _nfkc(value)
+
+
+_START_NAMES = ("startdate", "开始时间", "开始答题时间")
+_END_NAMES = ("enddate", "结束时间", "提交答卷时间", "submitdate")
+
+
+def _durations_from_start_end(
+    table: SourceTable, cmap: ColumnMapping, durations: list[float], warnings: list[str]
+) -> None:
+    """Completion time as end − start when the export has both (SurveyMonkey) but no duration column."""
+    norm = {normalise_text(c): j for j, c in enumerate(table.columns)}
+    start = next((norm[k] for k in _START_NAMES if k in norm), None)
+    end = next((norm[k] for k in _END_NAMES if k in norm), None)
+    if start is None or end is None:
+        return
+    bad = 0
+    for i, row in enumerate(table.data):
+        try:
+            a, b = parse_timestamp(row[start]), parse_timestamp(row[end])
+        except (ValueError, TypeError, OverflowError):
+            bad += 1
+            continue
+        if a is not pd.NaT and b is not pd.NaT and b >= a:
+            durations[i] = (b - a).total_seconds()
+    warnings.append(
+        f"completion time taken as {table.columns[end]} − {table.columns[start]}"
+        + (f" ({bad} row(s) with unreadable dates left without one)" if bad else "")
+    )
+
+
+# -- preparing ---------------------------------------------------------------------------------
+def prepare_import(
+    path: str | Path,
+    instrument: Instrument,
+    options: ImportOptions | None = None,
+    *,
+    study_group_column: str | None = "group",
+    collect: bool = False,
+    progress: ProgressFn | None = None,
+) -> PreparedImport:
+    """Read, map and check an export without touching any store.
+
+    With ``collect=False`` and ``options.on_invalid == "error"`` the first problem is raised; otherwise
+    every problem is collected and the rows carrying them are listed as quarantined.
+    """
+    opts = options or ImportOptions()
+    path = Path(path)
+    report = progress or (lambda stage, done, total: None)
+    report("reading", 0, 3)
+    table = read_source(path, format=opts.format, encoding=opts.encoding, sheet=opts.sheet)
+    mapping = read_mapping_file(opts.mapping) if opts.mapping else None
+    roles = {
+        "respondent_id": opts.id_column,
+        "group": opts.group_column,
+        "user_id": opts.user_column,
+        "duration_s": opts.duration_column,
+        "submitted_at": opts.submitted_column,
+    }
+    cmap = map_columns(
+        table,
+        instrument,
+        mapping=mapping,
+        mapping_source=opts.mapping or "mapping",
+        roles=roles,
+        group_column=study_group_column,
+    )
+    if not cmap.items:
+        raise InputError(
+            path,
+            f"no column maps to an item of instrument {instrument.name!r} "
+            f"(columns: {', '.join(table.columns[:8])}{'…' if len(table.columns) > 8 else ''})",
+            row=1,
+            expected="columns named by item id (e.g. CON1) or item wording in English or Chinese, or a --mapping file",
+        )
+    report("checking", 1, 3)
+    n = len(table.data)
+    problems: dict[int, list[RowProblem]] = {}
+    warnings: list[str] = []
+
+    def problem(i: int, column: str, text: str, expected: str | None) -> None:
+        row, col = table.locate(i, column)
+        problems.setdefault(i, []).append(RowProblem(row, col, text, expected))
+
+    col_index = {c: j for j, c in enumerate(table.columns)}
+    by_column = list(zip(*table.data, strict=True)) if table.data else [() for _ in table.columns]
+
+    def values(column: str) -> tuple[object, ...]:
+        return by_column[col_index[column]]
+
+    # respondent ids
+    if "respondent_id" in cmap.meta:
+        id_col = cmap.meta["respondent_id"]
+        ids = [_id_text(v) for v in values(id_col)]
+        for i, rid in enumerate(ids):
+            if not rid:
+                problem(i, id_col, "missing respondent id", "a non-empty id")
+    else:
+        id_col = None
+        ids = [f"r{row}" for row in table.rows]
+        warnings.append(
+            "no respondent id column: ids were made from row numbers (r2, r3, …); "
+            "use --id-prefix to keep several such files apart"
+        )
+    ids = [f"{opts.id_prefix}{rid}" if rid else "" for rid in ids]
+    first_seen: dict[str, int] = {}
+    for i, rid in enumerate(ids):
+        if not rid:
+            continue
+        if rid in first_seen:
+            first_row = table.rows[first_seen[rid]]
+            problem(
+                i,
+                id_col or "(row)",
+                f"duplicate respondent id {rid!r} (first at row {first_row})",
+                "unique ids",
+            )
+        else:
+            first_seen[rid] = i
+
+    # metadata
+    groups: list[object] = [pd.NA] * n
+    if opts.group is not None:
+        groups = [opts.group] * n
+        if "group" in cmap.meta:
+            warnings.append(f"--group {opts.group!r} overrides the file's column {cmap.meta['group']!r}")
+    elif "group" in cmap.meta:
+        groups = [(_id_text(v) or pd.NA) for v in values(cmap.meta["group"])]
+    else:
+        warnings.append("no study-group column and no --group: respondents are stored without a group")
+    users: list[object] = [pd.NA] * n
+    if "user_id" in cmap.meta:
+        users = [(_id_text(v) or pd.NA) for v in values(cmap.meta["user_id"])]
+    durations = [math.nan] * n
+    if "duration_s" in cmap.meta:
+        col = cmap.meta["duration_s"]
+        seconds: dict[object, float | None] = {}
+        for i, v in enumerate(values(col)):
+            if v not in seconds:
+                try:
+                    seconds[v] = parse_duration(v) if v is not None else math.nan
+                except ValueError:
+                    seconds[v] = None
+            if seconds[v] is None:
+                problem(i, col, f"completion time {v!r} is not a duration", "seconds, e.g. 120 or 120秒")
+            else:
+                durations[i] = seconds[v]
+    else:
+        _durations_from_start_end(table, cmap, durations, warnings)
+    submitted: list[object] = [pd.NaT] * n
+    if "submitted_at" in cmap.meta:
+        col = cmap.meta["submitted_at"]
+        cache: dict[object, object] = {}
+        for i, v in enumerate(values(col)):
+            if v not in cache:
+                try:
+                    cache[v] = parse_timestamp(v) if v is not None else pd.NaT
+                except (ValueError, TypeError, OverflowError):
+                    cache[v] = None
+            if cache[v] is None:
+                problem(i, col, f"submission time {v!r} is not a date/time", "e.g. 2026-09-03 12:00:00")
+            else:
+                submitted[i] = cache[v]
+
+    # answers
+    parser = AnswerParser(instrument, table, opts.missing_codes)
+    answers = np.full((n, len(instrument.items)), np.nan)
+    item_pos = {it.id: k for k, it in enumerate(instrument.items)}
+    for done, (item_id, col) in enumerate(cmap.items.items()):
+        # parse each distinct cell once, then spread by the factorised codes (fast on large files)
+        codes, uniques = pd.factorize(pd.Series(values(col), dtype=object), use_na_sentinel=True)
+        parsed = [parser.parse(u, col) for u in uniques]
+        lookup = np.array([v for v, _ in parsed] + [np.nan], dtype=float)  # code −1 (None/NaN) → NaN
+        answers[:, item_pos[item_id]] = lookup[codes]
+        errors = [e for _, e in parsed]
+        if any(errors):
+            bad = np.array([e is not None for e in errors] + [False])
+            for i in np.flatnonzero(bad[codes]):
+                problem(int(i), col, errors[codes[i]], parser.expected)
+        if done % 5 == 0:
+            report("checking", 1, 3)
+
+    # split clean rows from problem rows
+    all_problems: list[RowProblem] = list(table.problems)
+    quarantined: list[QuarantinedRow] = []
+    for p in table.problems:
+        quarantined.append(QuarantinedRow(p.row, None, p.column, p.problem))
+    for i in sorted(problems):
+        for p in problems[i]:
+            p.respondent_id = ids[i] or None
+        all_problems.extend(problems[i])
+        first = problems[i][0]
+        quarantined.append(
+            QuarantinedRow(
+                table.rows[i],
+                ids[i] or None,
+                first.column,
+                "; ".join(f"{p.column}: {p.problem}" if p.column else p.problem for p in problems[i]),
+                {
+                    c: (None if v is None else str(v))
+                    for c, v in zip(table.columns, table.data[i], strict=False)
+                },
+            )
+        )
+    all_problems.sort(key=lambda p: p.row or 0)
+    quarantined.sort(key=lambda q: q.row or 0)
+    if all_problems and opts.on_invalid == "error" and not collect:
+        first = all_problems[0]
+        more = len(all_problems) - 1
+        suffix = (
+            f" [{more} more problem(s) in this file; `dancerec survey validate` lists them all]"
+            if more
+            else ""
+        )
+        raise InputError(
+            path, first.problem + suffix, row=first.row, column=first.column, expected=first.expected
+        )
+
+    good = [i for i in range(n) if i not in problems]
+    idx = pd.Index([ids[i] for i in good], dtype="string", name="respondent_id")
+    frame = pd.DataFrame(
+        {
+            "group": pd.array([groups[i] for i in good], dtype="string"),
+            "user_id": pd.array([users[i] for i in good], dtype="string"),
+            "duration_s": np.array([durations[i] for i in good], dtype=float),
+            "submitted_at": pd.DatetimeIndex([submitted[i] for i in good], dtype="datetime64[us]"),
+        },
+        index=idx,
+    )
+    items = pd.DataFrame(answers[good], index=idx, columns=instrument.item_ids)
+    responses = pd.concat([frame, items], axis=1)
+    report("checking", 2, 3)
+    return PreparedImport(
+        table=table,
+        mapping=cmap,
+        responses=responses,
+        source_rows={ids[i]: table.rows[i] for i in good},
+        problems=all_problems,
+        quarantined=quarantined,
+        warnings=warnings,
+    )
+
+
+def _base_report(prepared: PreparedImport, instrument: Instrument, dry_run: bool) -> ImportReport:
+    t, m = prepared.table, prepared.mapping
+    return ImportReport(
+        file=str(t.path),
+        format=t.layout,
+        container=t.container,
+        encoding=t.encoding,
+        instrument=instrument.name,
+        dry_run=dry_run,
+        n_rows=len(t.data) + len(t.problems) + len(t.filtered),
+        n_filtered=len(t.filtered),
+        n_valid=len(prepared.responses),
+        n_quarantined=len(prepared.quarantined),
+        item_columns=dict(m.items),
+        meta_columns=dict(m.meta),
+        unmapped_columns=list(m.unmapped),
+        platform_columns=list(m.platform),
+        ignored_columns=list(m.ignored),
+        missing_items=list(m.missing_items),
+        filtered=[{"row": p.row, "column": p.column, "reason": p.problem} for p in t.filtered],
+        problems=[asdict(p) for p in prepared.problems],
+        quarantined=[
+            {"row": q.row, "respondent_id": q.respondent_id, "column": q.column, "reason": q.reason}
+            for q in prepared.quarantined
+        ],
+        warnings=list(prepared.warnings),
+    )
+
+
+def _pseudonymise(prepared: PreparedImport, study: Study) -> None:
+    r = prepared.responses
+    new_ids = [study.pseudonymise(x) for x in r.index]
+    prepared.source_rows = {study.pseudonymise(k): v for k, v in prepared.source_rows.items()}
+    r.index = pd.Index(new_ids, dtype="string", name="respondent_id")
+    r["user_id"] = pd.array(
+        [pd.NA if pd.isna(u) else study.pseudonymise(u) for u in r["user_id"]], dtype="string"
+    )
+    id_cols = {prepared.mapping.meta.get("respondent_id"), prepared.mapping.meta.get("user_id")} - {None}
+    for q in prepared.quarantined:
+        if q.respondent_id:
+            q.respondent_id = study.pseudonymise(q.respondent_id)
+        for c in id_cols:
+            if q.raw.get(c):
+                q.raw[c] = study.pseudonymise(q.raw[c])
+
+
+# -- comparing with the store ------------------------------------------------------------------
+def _stored(con: duckdb.DuckDBPyConnection, ids: pd.Index, instrument: Instrument) -> pd.DataFrame:
+    keys = pd.DataFrame({"respondent_id": ids.astype(str)})
+    con.register("_ids_in", keys)
+    try:
+        meta = con.execute(
+            'SELECT r.respondent_id, r.grp AS "group", r.user_id, r.duration_s, r.submitted_at '
+            "FROM survey_respondent r JOIN _ids_in USING (respondent_id)"
+        ).df()
+        answers = con.execute(
+            "SELECT a.respondent_id, a.item_id, a.value FROM survey_answer a JOIN _ids_in USING (respondent_id)"
+        ).df()
+    finally:
+        con.unregister("_ids_in")
+    return assemble_responses(meta, answers, instrument)
+
+
+def _differences(new: pd.DataFrame, old: pd.DataFrame) -> dict[str, list[str]]:
+    """respondent id -> columns whose value differs between the file and the store."""
+    common = new.index.intersection(old.index)
+    a, b = new.loc[common], old.loc[common]
+    diffs: dict[str, list[str]] = {}
+    for col in new.columns:
+        x, y = a[col], b[col]
+        if col in ("group", "user_id"):
+            same = (x.fillna("\0") == y.fillna("\0")).to_numpy(dtype=bool)
+        elif col == "submitted_at":
+            xs, ys = pd.to_datetime(x), pd.to_datetime(y)
+            same = ((xs == ys) | (xs.isna() & ys.isna())).to_numpy(dtype=bool)
+        else:
+            xv, yv = x.to_numpy(dtype=float), y.to_numpy(dtype=float)
+            same = np.isclose(xv, yv, rtol=0, atol=1e-6) | (np.isnan(xv) & np.isnan(yv))
+        for rid in common[~same]:
+            diffs.setdefault(str(rid), []).append(col)
+    return diffs
+
+
+def _describe(new: pd.DataFrame, old: pd.DataFrame, rid: str, cols: list[str]) -> str:
+    parts = []
+    for c in cols[:3]:
+        parts.append(f"{c}: stored {old.at[rid, c]!r}, file {new.at[rid, c]!r}")
+    return "; ".join(parts) + ("; …" if len(cols) > 3 else "")
+
+
+def _insert(
+    con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, rows: dict[str, int], import_id: int
+) -> None:
+    resp = pd.DataFrame(
+        {
+            "respondent_id": frame.index.astype(str),
+            "grp": frame["group"].astype(object).where(frame["group"].notna(), None).to_numpy(),
+            "user_id": frame["user_id"].astype(object).where(frame["user_id"].notna(), None).to_numpy(),
+            "duration_s": frame["duration_s"].to_numpy(dtype=float),
+            "submitted_at": pd.to_datetime(frame["submitted_at"]).to_numpy(),
+            "import_id": import_id,
+            "source_row": [rows.get(str(r)) for r in frame.index],
+        }
+    )
+    items = [c for c in frame.columns if c not in META_COLUMNS]
+    long = frame[items].copy()
+    long.index = long.index.astype(str)
+    long = (
+        long.rename_axis("respondent_id")
+        .reset_index()
+        .melt(id_vars="respondent_id", var_name="item_id", value_name="value")
+    )
+    long = long.dropna(subset=["value"])
+    con.register("_resp_in", resp)
+    con.register("_ans_in", long)
+    try:
+        con.execute(
+            "INSERT INTO survey_respondent SELECT respondent_id, grp, user_id, duration_s, "
+            "CAST(submitted_at AS TIMESTAMP), import_id, source_row FROM _resp_in"
+        )
+        con.execute("INSERT INTO survey_answer SELECT respondent_id, item_id, value FROM _ans_in")
+    finally:
+        con.unregister("_resp_in")
+        con.unregister("_ans_in")
+
+
+def _delete(con: duckdb.DuckDBPyConnection, ids: list[str]) -> None:
+    con.register("_del_in", pd.DataFrame({"respondent_id": ids}))
+    try:
+        con.execute("DELETE FROM survey_answer WHERE respondent_id IN (SELECT respondent_id FROM _del_in)")
+        con.execute(
+            "DELETE FROM survey_respondent WHERE respondent_id IN (SELECT respondent_id FROM _del_in)"
+        )
+    finally:
+        con.unregister("_del_in")
+
+
+# -- the public entry points -------------------------------------------------------------------
+def import_file(
+    study: Study,
+    path: str | Path,
+    options: ImportOptions | None = None,
+    *,
+    progress: ProgressFn | None = None,
+) -> ImportReport:
+    """Import one export into the study (one transaction). Raises InputError on bad input/conflicts."""
+    opts = options or ImportOptions()
+    path = Path(path)
+    inst = study_instrument(study)
+    prepared = prepare_import(
+        path, inst, opts, study_group_column=study.config.group_column, progress=progress
+    )
+    if opts.pseudonymise:
+        _pseudonymise(prepared, study)
+    report = _base_report(prepared, inst, dry_run=False)
+    report.sha256 = sha256_file(path)
+    new = prepared.responses
+    with study.transaction() as con:
+        old = _stored(con, new.index, inst)
+        diffs = _differences(new, old)
+        fresh = new.index.difference(old.index, sort=False)
+        changed = [rid for rid in new.index if str(rid) in diffs]
+        report.n_new = len(fresh)
+        report.n_unchanged = len(old) - len(changed)
+        report.conflicts = [
+            {
+                "respondent_id": rid,
+                "row": prepared.source_rows.get(str(rid)),
+                "columns": diffs[str(rid)],
+                "detail": _describe(new, old, str(rid), diffs[str(rid)]),
+            }
+            for rid in changed
+        ]
+        report.n_conflicts = len(changed)
+        if changed and not opts.replace:
+            c = report.conflicts[0]
+            more = f" [{len(changed) - 1} more conflicting respondent(s)]" if len(changed) > 1 else ""
+            raise InputError(
+                path,
+                f"respondent {c['respondent_id']!r} is already stored with different answers ({c['detail']}){more}",
+                row=c["row"],
+                column=prepared.mapping.items.get(c["columns"][0])
+                or prepared.mapping.meta.get(c["columns"][0]),
+                expected="the stored answers, or --replace to overwrite them",
+            )
+        report.n_replaced = len(changed)
+        # quarantine rows already stored from this very file are not stored twice
+        seen_rows = {
+            r[0]
+            for r in con.execute(
+                "SELECT q.source_row FROM survey_quarantine q JOIN survey_import i USING (import_id) WHERE i.sha256 = ?",
+                [report.sha256],
+            ).fetchall()
+        }
+        to_quarantine = [q for q in prepared.quarantined if q.row not in seen_rows]
+        if not len(fresh) and not changed and not to_quarantine:
+            report.already_present = True
+            report.conflicts = []
+            return report
+        import_id = int(
+            con.execute("SELECT coalesce(max(import_id), 0) + 1 FROM survey_import").fetchone()[0]
+        )
+        report.import_id = import_id
+        con.execute(
+            "INSERT INTO survey_import VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                import_id,
+                str(path),
+                report.sha256,
+                report.format,
+                report.encoding,
+                inst.name,
+                opts.fingerprint(),
+                report.n_rows,
+                report.n_new,
+                report.n_unchanged,
+                report.n_replaced,
+                len(to_quarantine),
+                report.n_filtered,
+                datetime.now(UTC).replace(tzinfo=None),
+            ],
+        )
+        if changed:
+            _delete(con, [str(r) for r in changed])
+        write = new.loc[list(fresh) + changed]
+        if len(write):
+            _insert(con, write, prepared.source_rows, import_id)
+        if to_quarantine:
+            qf = pd.DataFrame(
+                {
+                    "import_id": import_id,
+                    "source_row": [q.row for q in to_quarantine],
+                    "respondent_id": [q.respondent_id for q in to_quarantine],
+                    "column_name": [q.column for q in to_quarantine],
+                    "reason": [q.reason for q in to_quarantine],
+                    "raw": [json.dumps(q.raw, ensure_ascii=False) for q in to_quarantine],
+                }
+            )
+            con.register("_q_in", qf)
+            try:
+                con.execute("INSERT INTO survey_quarantine SELECT * FROM _q_in")
+            finally:
+                con.unregister("_q_in")
+        study.record_file(con, path, "survey")
+        if progress:
+            progress("flagging", 2, 3)
+        refresh_flags(con, inst)
+    if progress:
+        progress("done", 3, 3)
+    return report
+
+
+def validate_file(
+    path: str | Path,
+    *,
+    instrument: Instrument | None = None,
+    options: ImportOptions | None = None,
+    study: Study | None = None,
+    progress: ProgressFn | None = None,
+) -> ImportReport:
+    """Dry run of :func:`import_file`: every problem listed, nothing stored.
+
+    With a study, also reports how many respondents are new, unchanged or in conflict.
+    File-level problems (unreadable, empty, no item columns) still raise InputError.
+    """
+    opts = options or ImportOptions()
+    inst = instrument or (study_instrument(study) if study else None)
+    if inst is None:
+        raise UserError("validate needs an instrument (or a study that names one)")
+    prepared = prepare_import(
+        path,
+        inst,
+        opts,
+        study_group_column=study.config.group_column if study else "group",
+        collect=True,
+        progress=progress,
+    )
+    if study is not None and opts.pseudonymise:
+        _pseudonymise(prepared, study)
+    report = _base_report(prepared, inst, dry_run=True)
+    report.sha256 = sha256_file(Path(path))
+    if opts.on_invalid == "quarantine":
+        report.problems = []  # they would be quarantined, not fail the import
+    if study is not None:
+        new = prepared.responses
+        with study.read() as con:
+            old = _stored(con, new.index, inst)
+        diffs = _differences(new, old)
+        report.n_new = len(new.index.difference(old.index))
+        report.n_unchanged = len(old) - len(diffs)
+        report.conflicts = [
+            {
+                "respondent_id": rid,
+                "row": prepared.source_rows.get(rid),
+                "columns": cols,
+                "detail": _describe(new, old, rid, cols),
+            }
+            for rid, cols in diffs.items()
+        ]
+        report.n_conflicts = len(diffs)
+        if opts.replace:
+            report.n_replaced, report.conflicts = len(diffs), []
+    return report

@@ -1,0 +1,454 @@
+"""Simulated respondents drawn from a planted model, for the demo, round-trip tests and power analysis.
+
+The model (all latent variables standardised in the reference group):
+
+- **Structural model** between the dimensions (default :data:`STRUCTURAL_PATHS`): content,
+  functionality and page design are exogenous and correlated; functionality, page design → ease of
+  use; ease of use, content, functionality → usefulness; ease of use, content → risk (negative);
+  usefulness, content, risk (−) → confidence; usefulness, confidence, ease of use, risk (−) →
+  experience. ``η = B η + α_g + ζ``; each endogenous residual variance is set so that the
+  dimension's variance is 1, hence the implied covariance matrix is a correlation matrix.
+- **Groups**: each group's recommender-quality parameter ``q_g`` shifts the latent intercepts by
+  ``q_g × quality_paths`` (default: content only, the algorithm acting through perceived quality);
+  the shift reaches downstream dimensions through the structural model: group latent means are
+  ``(I − B)⁻¹ α_g``.
+- **Per-respondent shifts** (``latent_shift``): added to the latent scores after the structural model
+  (or, with ``propagate_shift=True``, to the intercepts so they propagate like the group effect).
+- **Measurement**: ``y* = λ η + √(1 − λ²) ε`` (``−λ`` for reverse-keyed items), cut at ordinal
+  thresholds into the instrument's scale points.
+- **Careless responders** (rate ``careless_rate``): half straight-line one scale point, half answer
+  uniformly at random; both rush (about a quarter of the median completion time). Attentive
+  respondents answer attention checks as instructed; ``missing_rate`` of their scored answers are
+  missing completely at random.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from dancerec.survey.instrument import Instrument, load_instrument
+from scipy import special
+
+from dancerec.errors import UserError
+
+#: (outcome, predictor, coefficient) — standardised paths of the planted structural model
+STRUCTURAL_PATHS: tuple[tuple[str, str, float], ...] = (
+    ("ease_of_use", "functionality", 0.40),
+    ("ease_of_use", "page_design", 0.30),
+    ("usefulness", "ease_of_use", 0.35),
+    ("usefulness", "content", 0.35),
+    ("usefulness", "functionality", 0.15),
+    ("risk", "ease_of_use", -0.25),
+    ("risk", "content", -0.35),
+    ("confidence", "usefulness", 0.40),
+    ("confidence", "content", 0.20),
+    ("confidence", "risk", -0.20),
+    ("experience", "usefulness", 0.30),
+    ("experience", "confidence", 0.30),
+    ("experience", "ease_of_use", 0.15),
+    ("experience", "risk", -0.15),
+)
+#: correlations among the exogenous dimensions of the planted model
+EXOGENOUS_CORRELATIONS: dict[tuple[str, str], float] = {
+    ("content", "functionality"): 0.35,
+    ("content", "page_design"): 0.30,
+    ("functionality", "page_design"): 0.40,
+}
+DEFAULT_EXOGENOUS_R = 0.3
+BASE_DATE = datetime(2026, 3, 2, 9, 0, 0)
+
+
+@dataclass
+class PlantedTruth:
+    """Everything the simulator planted, to check what an analysis recovers."""
+
+    instrument: str
+    seed: int
+    n: int
+    groups: list[str]
+    group_quality: dict[str, float]
+    quality_paths: dict[str, float]
+    careless_rate: float
+    missing_rate: float
+    latent_shift_mode: str
+    loadings: pd.DataFrame  # item, dimension, loading (standardised; negative = reverse-worded), reverse
+    thresholds: pd.DataFrame  # index item, columns t1..t(K-1) on the y* scale
+    structural_paths: pd.DataFrame  # lhs, op ("~"), rhs, estimate
+    exogenous_correlations: pd.DataFrame  # lhs, op ("~~"), rhs, estimate
+    residual_variances: pd.Series  # per dimension (1 for exogenous ones)
+    factor_correlations: pd.DataFrame  # implied latent correlation matrix (within a group)
+    group_latent_means: pd.DataFrame  # index group, one column per dimension
+    latent_scores: pd.DataFrame  # index respondent_id, one column per dimension
+    careless: pd.Series  # index respondent_id: "" | "straightliner" | "random"
+
+    def lavaan_syntax(self) -> str:
+        """The planted model in lavaan syntax (measurement, regressions, exogenous covariances)."""
+        lines = []
+        for dim, block in self.loadings.groupby("dimension", sort=False):
+            lines.append(f"{dim} =~ {' + '.join(block['item'])}")
+        for lhs, block in self.structural_paths.groupby("lhs", sort=False):
+            lines.append(f"{lhs} ~ {' + '.join(block['rhs'])}")
+        for row in self.exogenous_correlations.itertuples():
+            lines.append(f"{row.lhs} ~~ {row.rhs}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        def frame(df: pd.DataFrame, index: bool = False) -> Any:
+            out = df.reset_index() if index else df
+            return json.loads(out.to_json(orient="records", date_format="iso"))
+
+        return {
+            "instrument": self.instrument,
+            "seed": self.seed,
+            "n": self.n,
+            "groups": self.groups,
+            "group_quality": self.group_quality,
+            "quality_paths": self.quality_paths,
+            "careless_rate": self.careless_rate,
+            "missing_rate": self.missing_rate,
+            "latent_shift_mode": self.latent_shift_mode,
+            "lavaan_syntax": self.lavaan_syntax(),
+            "loadings": frame(self.loadings),
+            "thresholds": frame(self.thresholds, index=True),
+            "structural_paths": frame(self.structural_paths),
+            "exogenous_correlations": frame(self.exogenous_correlations),
+            "residual_variances": {k: float(v) for k, v in self.residual_variances.items()},
+            "factor_correlations": frame(self.factor_correlations, index=True),
+            "group_latent_means": frame(self.group_latent_means, index=True),
+            "latent_scores": frame(self.latent_scores, index=True),
+            "careless": {str(k): v for k, v in self.careless.items()},
+        }
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> PlantedTruth:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        thresholds = pd.DataFrame(raw["thresholds"]).set_index("item")
+        fc = pd.DataFrame(raw["factor_correlations"]).set_index("index")
+        fc.index.name = None
+        means = pd.DataFrame(raw["group_latent_means"]).set_index("group")
+        latent = pd.DataFrame(raw["latent_scores"]).set_index("respondent_id")
+        return cls(
+            instrument=raw["instrument"],
+            seed=raw["seed"],
+            n=raw["n"],
+            groups=raw["groups"],
+            group_quality=raw["group_quality"],
+            quality_paths=raw["quality_paths"],
+            careless_rate=raw["careless_rate"],
+            missing_rate=raw["missing_rate"],
+            latent_shift_mode=raw["latent_shift_mode"],
+            loadings=pd.DataFrame(raw["loadings"]),
+            thresholds=thresholds,
+            structural_paths=pd.DataFrame(raw["structural_paths"]),
+            exogenous_correlations=pd.DataFrame(raw["exogenous_correlations"]),
+            residual_variances=pd.Series(raw["residual_variances"], dtype=float),
+            factor_correlations=fc,
+            group_latent_means=means,
+            latent_scores=latent,
+            careless=pd.Series(raw["careless"], dtype="string").rename_axis("respondent_id"),
+        )
+
+
+@dataclass
+class SimulatedSurvey:
+    """Simulated responses (in the layout of ``store.load_responses``) and the planted truth."""
+
+    responses: pd.DataFrame
+    truth: PlantedTruth
+    instrument: Instrument = field(repr=False, default=None)  # type: ignore[assignment]
+
+
+def _topological(dims: list[str], paths: list[tuple[str, str, float]]) -> list[str]:
+    preds = {d: {rhs for lhs, rhs, _ in paths if lhs == d} for d in dims}
+    order: list[str] = []
+    remaining = list(dims)
+    while remaining:
+        ready = [d for d in remaining if preds[d] <= set(order)]
+        if not ready:
+            raise UserError(f"the structural model has a cycle among {remaining}")
+        order += ready
+        remaining = [d for d in remaining if d not in ready]
+    return order
+
+
+def planted_structure(
+    dims: list[str],
+    paths: list[tuple[str, str, float]],
+    exogenous_r: dict[tuple[str, str], float],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(B, Ψ, Σ): path matrix, disturbance covariance and the implied latent covariance (unit variances)."""
+    pos = {d: k for k, d in enumerate(dims)}
+    k = len(dims)
+    b = np.zeros((k, k))
+    for lhs, rhs, coef in paths:
+        if lhs not in pos or rhs not in pos:
+            raise UserError(f"structural path {lhs} ~ {rhs} names a dimension the instrument lacks")
+        b[pos[lhs], pos[rhs]] = coef
+    endogenous = {lhs for lhs, _, _ in paths}
+    exo = [d for d in dims if d not in endogenous]
+    psi = np.zeros((k, k))
+    for d in exo:
+        psi[pos[d], pos[d]] = 1.0
+    for i, a in enumerate(exo):
+        for c in exo[i + 1 :]:
+            r = exogenous_r.get((a, c), exogenous_r.get((c, a), DEFAULT_EXOGENOUS_R))
+            psi[pos[a], pos[c]] = psi[pos[c], pos[a]] = r
+    sigma = np.zeros((k, k))
+    for d in _topological(dims, paths):
+        i = pos[d]
+        if d in exo:
+            for e in exo:
+                sigma[i, pos[e]] = psi[i, pos[e]]
+            continue
+        coef = b[i]
+        # covariances with the dimensions already placed, then the residual that makes var = 1
+        cov_row = coef @ sigma
+        explained = float(coef @ sigma @ coef)
+        if explained >= 0.95:
+            raise UserError(
+                f"structural paths into {d} explain {explained:.2f} of its variance (must be < 0.95)"
+            )
+        psi[i, i] = 1.0 - explained
+        sigma[i, :] = cov_row
+        sigma[:, i] = cov_row
+        sigma[i, i] = 1.0
+    a_inv = np.linalg.inv(np.eye(k) - b)
+    implied = a_inv @ psi @ a_inv.T
+    return b, psi, implied
+
+
+def _default_quality(groups: list[str]) -> dict[str, float]:
+    if len(groups) == 1:
+        return {groups[0]: 0.0}
+    return {g: float(q) for g, q in zip(groups, np.linspace(-0.3, 0.3, len(groups)), strict=True)}
+
+
+def _thresholds(rng: np.random.Generator, n_items: int, n_points: int) -> np.ndarray:
+    """Ordinal cut points on y*: normal quantiles of equal steps, shifted toward agreement, jittered."""
+    base = special.ndtri(np.arange(1, n_points) / n_points) - 0.25  # normal quantiles
+    jitter = rng.uniform(-0.15, 0.15, size=(n_items, 1))
+    return base[None, :] + jitter
+
+
+def simulate_responses(
+    instrument: Instrument | str = "dance-music-30",
+    n: int | None = 600,
+    groups: list[str] | tuple[str, ...] | str = ("A", "B", "C"),
+    seed: int = 0,
+    *,
+    group_quality: dict[str, float] | None = None,
+    quality_paths: dict[str, float] | None = None,
+    careless_rate: float = 0.05,
+    missing_rate: float = 0.02,
+    respondents: pd.DataFrame | None = None,
+    latent_shift: pd.DataFrame | None = None,
+    propagate_shift: bool = False,
+    structure: list[tuple[str, str, float]] | None = None,
+    exogenous_correlations: dict[tuple[str, str], float] | None = None,
+    loading_range: tuple[float, float] = (0.65, 0.85),
+    median_duration_s: float = 300.0,
+    id_prefix: str = "R",
+) -> SimulatedSurvey:
+    """Draw Likert responses from the planted model (see the module docstring). Same seed → same data.
+
+    ``respondents`` (index respondent_id; columns ``group`` and optionally ``user_id``) fixes who
+    answers; ``n`` and ``groups`` are then taken from it. ``latent_shift`` (same index, columns =
+    dimension names) is added to each respondent's latent scores.
+    """
+    inst = load_instrument(instrument)
+    dims = inst.dimensions
+    if not 0 <= careless_rate <= 1 or not 0 <= missing_rate < 1:
+        raise UserError("careless_rate must be in [0, 1] and missing_rate in [0, 1)")
+    rng = np.random.default_rng(seed)
+
+    # -- who answers -----------------------------------------------------------------------
+    if respondents is not None:
+        if "group" not in respondents.columns:
+            raise UserError("respondents needs a 'group' column (index = respondent_id)")
+        if respondents.index.has_duplicates:
+            raise UserError("respondents has duplicate respondent ids")
+        ids = pd.Index(respondents.index.astype(str), dtype="string", name="respondent_id")
+        group_of = respondents["group"].astype("string").to_numpy()
+        user_of = (
+            respondents["user_id"].astype("string").to_numpy()
+            if "user_id" in respondents.columns
+            else pd.array([pd.NA] * len(ids), dtype="string")
+        )
+        n = len(ids)
+        group_list = list(dict.fromkeys(str(g) for g in group_of))
+    else:
+        if n is None or n < 1:
+            raise UserError("n must be a positive number of respondents")
+        group_list = (
+            [g.strip() for g in groups.split(",")] if isinstance(groups, str) else [str(g) for g in groups]
+        )
+        group_list = [g for g in group_list if g]
+        if not group_list:
+            raise UserError("at least one group is needed")
+        ids = pd.Index([f"{id_prefix}{i + 1:04d}" for i in range(n)], dtype="string", name="respondent_id")
+        group_of = rng.permutation(np.resize(np.array(group_list, dtype=object), n))
+        user_of = pd.array([pd.NA] * n, dtype="string")
+    quality = dict(_default_quality(group_list) if group_quality is None else group_quality)
+    missing_q = [g for g in group_list if g not in quality]
+    if missing_q:
+        raise UserError(f"group_quality lacks group(s) {missing_q}")
+    qpaths = dict({"content": 1.0} if quality_paths is None else quality_paths)
+    for d in qpaths:
+        if d not in dims:
+            raise UserError(f"quality_paths names unknown dimension {d!r}")
+
+    # -- structural model ------------------------------------------------------------------
+    if structure is None:
+        structure = (
+            list(STRUCTURAL_PATHS) if set(dims) >= {d for p in STRUCTURAL_PATHS for d in p[:2]} else []
+        )
+    exo_r = EXOGENOUS_CORRELATIONS if exogenous_correlations is None else exogenous_correlations
+    b, psi, implied = planted_structure(dims, list(structure), exo_r)
+    k = len(dims)
+    a_inv = np.linalg.inv(np.eye(k) - b)
+    alpha_g = {g: np.array([quality[g] * qpaths.get(d, 0.0) for d in dims]) for g in group_list}
+    zeta = rng.multivariate_normal(np.zeros(k), psi, size=n, method="cholesky")
+    alpha = np.vstack([alpha_g[str(g)] for g in group_of])
+    shift = np.zeros((n, k))
+    if latent_shift is not None:
+        unknown = [c for c in latent_shift.columns if c not in dims]
+        if unknown:
+            raise UserError(
+                f"latent_shift has columns that are not dimensions: {unknown} (dimensions: {dims})"
+            )
+        extra = latent_shift.index.astype(str).difference(ids.astype(str))
+        if len(extra):
+            raise UserError(f"latent_shift has {len(extra)} respondent(s) not simulated, e.g. {extra[0]!r}")
+        aligned = latent_shift.copy()
+        aligned.index = aligned.index.astype(str)
+        aligned = aligned.reindex(index=ids.astype(str), columns=dims).fillna(0.0)
+        shift = aligned.to_numpy(dtype=float)
+    if propagate_shift:
+        eta = (alpha + zeta + shift) @ a_inv.T
+    else:
+        eta = (alpha + zeta) @ a_inv.T + shift
+
+    # -- measurement -----------------------------------------------------------------------
+    items = list(inst.items)
+    scored = [it for it in items if not it.attention_check]
+    lo, hi = inst.scale_min, inst.scale_max
+    lam = rng.uniform(*loading_range, size=len(scored))
+    tau = _thresholds(rng, len(scored), inst.n_points)
+    values = np.full((n, len(items)), np.nan)
+    col_of = {it.id: j for j, it in enumerate(items)}
+    dim_pos = {d: j for j, d in enumerate(dims)}
+    noise = rng.standard_normal((n, len(scored)))
+    for j, it in enumerate(scored):
+        sign = -1.0 if it.reverse else 1.0
+        ystar = sign * lam[j] * eta[:, dim_pos[it.dimension]] + np.sqrt(1 - lam[j] ** 2) * noise[:, j]
+        values[:, col_of[it.id]] = lo + (ystar[:, None] > tau[j][None, :]).sum(axis=1)
+    for it in inst.attention_items:
+        values[:, col_of[it.id]] = float(it.expected)
+
+    # -- careless responders, missing answers, times -----------------------------------------
+    kind = np.full(n, "", dtype=object)
+    careless = rng.random(n) < careless_rate
+    straight = careless & (rng.random(n) < 0.5)
+    kind[careless] = "random"
+    kind[straight] = "straightliner"
+    n_items = len(items)
+    if straight.any():
+        values[straight] = rng.integers(lo, hi + 1, size=straight.sum())[:, None] * np.ones((1, n_items))
+    rand = careless & ~straight
+    if rand.any():
+        values[rand] = rng.integers(lo, hi + 1, size=(rand.sum(), n_items))
+    scored_cols = np.array([not it.attention_check for it in items])
+    drop = (rng.random((n, n_items)) < missing_rate) & scored_cols[None, :] & ~careless[:, None]
+    values[drop] = np.nan
+    answers = pd.DataFrame(values, index=ids, columns=inst.item_ids)
+
+    log_median = np.log(median_duration_s)
+    durations = np.exp(rng.normal(log_median, 0.35, size=n))
+    durations[careless] = np.exp(rng.normal(log_median + np.log(0.25), 0.3, size=careless.sum()))
+    durations = np.maximum(np.round(durations), 20.0)
+    offsets = np.sort(rng.uniform(0, 14 * 86400, size=n)).round()
+    submitted = pd.to_datetime(BASE_DATE) + pd.to_timedelta(rng.permutation(offsets), unit="s")
+
+    responses = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "group": pd.array([str(g) for g in group_of], dtype="string"),
+                    "user_id": pd.array(user_of, dtype="string"),
+                    "duration_s": durations.astype(float),
+                    "submitted_at": submitted.as_unit("us"),
+                },
+                index=ids,
+            ),
+            answers,
+        ],
+        axis=1,
+    )
+    responses.index.name = "respondent_id"
+
+    # -- truth -------------------------------------------------------------------------------
+    loadings = pd.DataFrame(
+        {
+            "item": [it.id for it in scored],
+            "dimension": [it.dimension for it in scored],
+            "loading": [(-1.0 if it.reverse else 1.0) * float(v) for it, v in zip(scored, lam, strict=True)],
+            "reverse": [it.reverse for it in scored],
+        }
+    )
+    thresholds = pd.DataFrame(
+        tau,
+        index=pd.Index([it.id for it in scored], name="item"),
+        columns=[f"t{i}" for i in range(1, inst.n_points)],
+    )
+    endogenous = [d for d in dims if b[dim_pos[d]].any()]
+    exo = [d for d in dims if d not in endogenous]
+    truth = PlantedTruth(
+        instrument=inst.name,
+        seed=seed,
+        n=int(n),
+        groups=group_list,
+        group_quality={g: float(quality[g]) for g in group_list},
+        quality_paths={d: float(v) for d, v in qpaths.items()},
+        careless_rate=careless_rate,
+        missing_rate=missing_rate,
+        latent_shift_mode="propagated" if propagate_shift else "added",
+        loadings=loadings,
+        thresholds=thresholds,
+        structural_paths=pd.DataFrame(
+            [(lhs, "~", rhs, float(c)) for lhs, rhs, c in structure], columns=["lhs", "op", "rhs", "estimate"]
+        ),
+        exogenous_correlations=pd.DataFrame(
+            [
+                (a, "~~", c, float(psi[dim_pos[a], dim_pos[c]]))
+                for i, a in enumerate(exo)
+                for c in exo[i + 1 :]
+            ],
+            columns=["lhs", "op", "rhs", "estimate"],
+        ),
+        residual_variances=pd.Series(np.diag(psi), index=dims, dtype=float),
+        factor_correlations=pd.DataFrame(implied, index=dims, columns=dims),
+        group_latent_means=pd.DataFrame(
+            [a_inv @ alpha_g[g] for g in group_list], index=pd.Index(group_list, name="group"), columns=dims
+        ),
+        latent_scores=pd.DataFrame(eta, index=ids, columns=dims),
+        careless=pd.Series(kind, index=ids, dtype="string"),
+    )
+    return SimulatedSurvey(responses=responses, truth=truth, instrument=inst)
+
+
+def truth_path(data_path: str | Path) -> Path:
+    """Where the planted truth of a simulated file is saved: ``FILE.truth.json`` beside it."""
+    p = Path(data_path)
+    return p.with_name(p.name + ".truth.json")

@@ -1,0 +1,197 @@
+"""Reading and writing survey data in the study database (tables in :mod:`dancerec.survey.schema`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+from dancerec.survey.instrument import Instrument, load_instrument
+from dancerec.survey.quality import FLAGS, FlagThresholds, compute_flags, flags_wide, resolve_flags
+from dancerec.survey.scoring import DEFAULT_MIN_SHARE, score_dimensions
+
+from dancerec.workspace import Study
+
+META_COLUMNS = ("group", "user_id", "duration_s", "submitted_at")
+_THRESHOLDS_KEY = "flag_thresholds"
+
+
+def study_instrument(study: Study) -> Instrument:
+    """The study's instrument (``study.toml`` names a built-in one or a path relative to the study)."""
+    name = study.config.instrument
+    candidate = Path(name)
+    if not candidate.is_absolute() and (study.root / candidate).is_file():
+        return load_instrument(study.root / candidate)
+    return load_instrument(name)
+
+
+_ORDER = "ORDER BY import_id, source_row, respondent_id"
+
+
+def _read_responses(con: duckdb.DuckDBPyConnection, instrument: Instrument) -> pd.DataFrame:
+    meta = con.execute(
+        f'SELECT respondent_id, grp AS "group", user_id, duration_s, submitted_at FROM survey_respondent {_ORDER}'
+    ).df()
+    # answers arrive as (row, column) positions computed in SQL, so no string matching in Python
+    cells = con.execute(
+        f"""
+        SELECT r.pos AS row, list_position(?, a.item_id) - 1 AS col, a.value
+        FROM survey_answer a
+        JOIN (SELECT respondent_id, row_number() OVER ({_ORDER}) - 1 AS pos FROM survey_respondent) r
+        USING (respondent_id)
+        WHERE list_position(?, a.item_id) > 0
+        """,
+        [instrument.item_ids, instrument.item_ids],
+    ).fetchnumpy()
+    return assemble_responses(meta, pd.DataFrame(cells), instrument)
+
+
+def assemble_responses(meta: pd.DataFrame, answers: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
+    """The wide respondent × item frame from the respondent and long answer tables."""
+    meta = meta.copy()
+    meta["respondent_id"] = meta["respondent_id"].astype("string")
+    meta = meta.set_index("respondent_id")
+    meta["group"] = meta["group"].astype("string")
+    meta["user_id"] = meta["user_id"].astype("string")
+    meta["duration_s"] = pd.to_numeric(meta["duration_s"], errors="coerce").astype(float)
+    meta["submitted_at"] = pd.to_datetime(meta["submitted_at"])
+    # place each answer by position (a pivot without pandas' sort-and-unstack cost); ``answers`` holds
+    # either (respondent_id, item_id, value) or precomputed (row, col, value) positions
+    matrix = np.full((len(meta), len(instrument.item_ids)), np.nan)
+    if len(answers):
+        if "row" in answers.columns:
+            rows = answers["row"].to_numpy(dtype=np.int64)
+            cols = answers["col"].to_numpy(dtype=np.int64)
+        else:
+            ids = pd.Index(meta.index.to_numpy(dtype=object))
+            rows = ids.get_indexer(answers["respondent_id"].to_numpy(dtype=object))
+            cols = pd.Index(instrument.item_ids).get_indexer(answers["item_id"].to_numpy(dtype=object))
+        keep = (rows >= 0) & (cols >= 0)
+        matrix[rows[keep], cols[keep]] = answers["value"].to_numpy(dtype=float)[keep]
+    wide = pd.DataFrame(matrix, index=meta.index, columns=instrument.item_ids)
+    out = pd.concat([meta[list(META_COLUMNS)], wide], axis=1)
+    out.index.name = "respondent_id"
+    out.columns.name = None
+    return out
+
+
+def load_responses(
+    study: Study, *, exclude_flagged: Iterable[str] | str = (), instrument: Instrument | None = None
+) -> pd.DataFrame:
+    """Stored responses: index ``respondent_id``; ``group``, ``user_id``, ``duration_s``,
+    ``submitted_at``, then one float column per item id with the raw answers (NaN = missing).
+
+    ``exclude_flagged`` drops respondents carrying any of the named quality flags (``"all"`` = any).
+    """
+    inst = instrument or study_instrument(study)
+    with study.read() as con:
+        responses = _read_responses(con, inst)
+        flags = resolve_flags(
+            list(exclude_flagged) if not isinstance(exclude_flagged, str) else exclude_flagged
+        )
+        if flags and len(responses):
+            wide = flags_wide(_read_flag_rows(con))
+            bad = wide.index[wide.reindex(columns=flags).fillna(False).any(axis=1)]
+            responses = responses.drop(index=responses.index.intersection(bad.astype("string")))
+    return responses
+
+
+def _read_flag_rows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return con.execute(
+        "SELECT respondent_id, flag, flagged, value, threshold FROM survey_flag ORDER BY respondent_id, flag"
+    ).df()
+
+
+def load_flags(study: Study) -> pd.DataFrame:
+    """Quality flags: index ``respondent_id``, one bool column per flag (:data:`FLAGS`)."""
+    with study.read() as con:
+        order = con.execute(
+            "SELECT respondent_id FROM survey_respondent ORDER BY import_id, source_row, respondent_id"
+        ).df()
+        wide = flags_wide(_read_flag_rows(con))
+    wide.index = wide.index.astype("string")
+    ids = pd.Index(order["respondent_id"].astype("string"), name="respondent_id")
+    return wide.reindex(ids).fillna(False).astype(bool)
+
+
+def load_flag_details(study: Study) -> pd.DataFrame:
+    """Long flag table: respondent_id, flag, flagged, value (the statistic), threshold."""
+    with study.read() as con:
+        return _read_flag_rows(con)
+
+
+def load_scores(
+    study: Study,
+    *,
+    exclude_flagged: Iterable[str] | str = (),
+    min_share: float = DEFAULT_MIN_SHARE,
+) -> pd.DataFrame:
+    """Dimension scores of the stored responses with ``group`` and ``user_id`` in front."""
+    inst = study_instrument(study)
+    responses = load_responses(study, exclude_flagged=exclude_flagged, instrument=inst)
+    scores = score_dimensions(responses, inst, min_share=min_share)
+    return pd.concat([responses[["group", "user_id"]], scores], axis=1)
+
+
+def load_quarantine(study: Study) -> pd.DataFrame:
+    """Rows set aside by ``--on-invalid quarantine``: file, row, respondent, column, reason, raw cells."""
+    with study.read() as con:
+        return con.execute(
+            "SELECT q.import_id, i.path AS file, q.source_row AS row, q.respondent_id, q.column_name AS column, "
+            "q.reason, q.raw FROM survey_quarantine q JOIN survey_import i USING (import_id) "
+            "ORDER BY q.import_id, q.source_row"
+        ).df()
+
+
+def list_imports(study: Study) -> pd.DataFrame:
+    with study.read() as con:
+        return con.execute("SELECT * FROM survey_import ORDER BY import_id").df()
+
+
+def get_thresholds(con: duckdb.DuckDBPyConnection) -> FlagThresholds:
+    """The flag thresholds last used in this study (defaults if never set)."""
+    row = con.execute("SELECT value FROM survey_setting WHERE key = ?", [_THRESHOLDS_KEY]).fetchone()
+    return FlagThresholds(**json.loads(row[0])) if row else FlagThresholds()
+
+
+def refresh_flags(
+    con: duckdb.DuckDBPyConnection, instrument: Instrument, thresholds: FlagThresholds | None = None
+) -> pd.DataFrame:
+    """Recompute every respondent's flags inside the caller's transaction; returns the long table."""
+    if thresholds is None:
+        thresholds = get_thresholds(con)
+    else:
+        con.execute(
+            "INSERT OR REPLACE INTO survey_setting VALUES (?, ?)",
+            [_THRESHOLDS_KEY, json.dumps(thresholds.to_dict())],
+        )
+    responses = _read_responses(con, instrument)
+    long = compute_flags(responses, instrument, thresholds)
+    con.execute("DELETE FROM survey_flag")
+    if len(long):
+        frame = long.copy()
+        frame["value"] = frame["value"].astype(float).replace([np.inf, -np.inf], np.nan)
+        con.register("_flags_in", frame)
+        try:
+            con.execute(
+                "INSERT INTO survey_flag SELECT respondent_id, flag, flagged, value, threshold FROM _flags_in"
+            )
+        finally:
+            con.unregister("_flags_in")
+    return long
+
+
+def flag_counts(study: Study) -> pd.DataFrame:
+    """How many respondents carry each flag (and the threshold used)."""
+    details = load_flag_details(study)
+    if details.empty:
+        return pd.DataFrame({"flag": list(FLAGS), "n_flagged": 0, "share": np.nan, "threshold": np.nan})
+    out = details.groupby("flag", sort=False).agg(
+        n_flagged=("flagged", "sum"), n=("flagged", "size"), threshold=("threshold", "first")
+    )
+    out["share"] = out["n_flagged"] / out["n"]
+    out = out.reindex(list(FLAGS)).reset_index()
+    return out[["flag", "n_flagged", "share", "threshold"]]
