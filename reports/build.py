@@ -358,9 +358,7 @@ def _factors(b: Builder) -> None:
                 apa.bounded(f.get("kmo")),
                 apa.num(f.get("bartlett_df"), 0),
                 apa.num(f.get("bartlett_chi2")),
-                Markup("<i>p</i> {}").format(apa.p_value(f.get("bartlett_p")))
-                if apa.p_value(f.get("bartlett_p")).startswith("<")
-                else Markup("<i>p</i> = {}").format(apa.p_value(f.get("bartlett_p"))),
+                Markup("<i>p</i>{}").format(apa.p_clause(f.get("bartlett_p"))[1:]),
             )
         )
     if d.efa is not None:

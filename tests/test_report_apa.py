@@ -46,4 +46,5 @@ def test_other_numbers_counts_intervals_and_stars():
     assert apa.ci(2.1, 3.4, leading_zero=True) == "[2.10, 3.40]"
     assert apa.ci(-0.2, 0.1) == "[−.20, .10]"
     assert apa.p_clause(0.0001) == "p < .001" and apa.p_clause(0.03) == "p = .030"
+    assert apa.p_clause(0.9999) == "p > .999"  # never "p = > .999"
     assert [apa.stars(p) for p in (0.0001, 0.005, 0.03, 0.2, None)] == ["***", "**", "*", "", ""]
