@@ -51,9 +51,10 @@ class GroupComparison:
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
+        """The ``indices groups --json`` payload: one omnibus row per dimension under ``dimensions``."""
         return {
+            "dimensions": self.tests,
             "descriptives": self.descriptives,
-            "tests": self.tests,
             "posthoc": self.posthoc,
             "alpha": self.alpha,
             "notes": self.notes,

@@ -470,16 +470,7 @@ def groups(
         from dancerec.indices.plots import group_means_plot
 
         console.print(f"plot: {group_means_plot(res, plot)}")
-    write_json(
-        json_path,
-        {
-            "dimensions": res.tests,
-            "descriptives": res.descriptives,
-            "posthoc": res.posthoc,
-            "alpha": res.alpha,
-            "notes": res.notes,
-        },
-    )
+    write_json(json_path, res.to_json())
 
 
 @app.command()
