@@ -1,43 +1,46 @@
-"""Shared CLI plumbing: the --study/--json options, JSON output, rich tables, progress, demo context."""
+"""Shared CLI plumbing: the --study/--json options and opening the study; output helpers re-exported.
+
+``--study`` is accepted both before the command group (``dancerec --study S survey score``) and after the
+command (``dancerec survey score --study S``); the latter wins, then ``$DANCEREC_STUDY``, then the
+current folder.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import math
-import os
-import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
-import pandas as pd
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from dancerec.console import console, err_console, print_table, progress, to_jsonable, write_json
 from dancerec.workspace import Study
 
+__all__ = [
+    "DemoContext",
+    "DemoStep",
+    "JsonOption",
+    "StudyOption",
+    "console",
+    "err_console",
+    "open_study",
+    "print_table",
+    "progress",
+    "study_path",
+    "to_jsonable",
+    "write_json",
+]
 
-def _width(stream: object) -> int | None:
-    """Terminal width on a terminal; wide enough for result tables when output goes to a file or pipe."""
-    isatty = getattr(stream, "isatty", None)
-    return None if isatty and isatty() else int(os.environ.get("COLUMNS", "200"))
-
-
-console = Console(width=_width(sys.stdout))
-err_console = Console(stderr=True, width=_width(sys.stderr))
+#: the ``--study`` given before the command group (set by the root callback on every invocation)
+ROOT_STUDY: dict[str, Path | None] = {"path": None}
 
 StudyOption = Annotated[
     Path | None,
     typer.Option(
         "--study",
-        envvar="DANCEREC_STUDY",
-        help="Study folder (default: $DANCEREC_STUDY, else the current folder).",
+        help="Study folder (default: the global --study, else $DANCEREC_STUDY, else the current folder).",
         show_default=False,
     ),
 ]
@@ -47,81 +50,14 @@ JsonOption = Annotated[
 ]
 
 
+def study_path(path: Path | None) -> Path | None:
+    """The study folder named on this command, else the one given before the command group, else None."""
+    return path if path is not None else ROOT_STUDY["path"]
+
+
 def open_study(path: Path | None) -> Study:
-    return Study.locate(path)
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Plain JSON types from dataclasses, numpy, pandas and paths; NaN/inf become null."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, pd.DataFrame):
-        return [to_jsonable(row) for row in obj.to_dict(orient="records")]
-    if isinstance(obj, pd.Series):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, Mapping):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | set | np.ndarray):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return to_jsonable(obj.item())
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, datetime | date | pd.Timestamp):
-        return obj.isoformat()
-    if obj is None or isinstance(obj, bool | int | str):
-        return obj
-    if obj is pd.NA or obj is pd.NaT:
-        return None
-    return str(obj)
-
-
-def write_json(path: Path | None, payload: Any) -> None:
-    """Write ``payload`` as JSON to ``path`` (no-op when ``path`` is None)."""
-    if path is None:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(to_jsonable(payload), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def _fmt(value: Any, digits: int) -> str:
-    if isinstance(value, float | np.floating):
-        return "" if not math.isfinite(value) else f"{value:.{digits}f}"
-    return "" if value is None or value is pd.NA else str(value)
-
-
-def print_table(
-    df: pd.DataFrame,
-    title: str | None = None,
-    *,
-    digits: int = 3,
-    index: bool = False,
-    out: Console = console,
-) -> None:
-    """Render a DataFrame as a rich table (numbers rounded to ``digits``)."""
-    frame = df.reset_index() if index else df
-    table = Table(title=title, show_lines=False, header_style="bold")
-    for col in frame.columns:
-        numeric = pd.api.types.is_numeric_dtype(frame[col])
-        table.add_column(str(col), justify="right" if numeric else "left")
-    for row in frame.itertuples(index=False):
-        table.add_row(*(_fmt(v, digits) for v in row))
-    out.print(table)
-
-
-def progress() -> Progress:
-    """A rich progress bar on stderr (results stay clean on stdout)."""
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[status]}"),
-        console=err_console,
-        transient=True,
-    )
+    """Open the study named by ``--study`` (either position), ``$DANCEREC_STUDY`` or the current folder."""
+    return Study.locate(study_path(path))
 
 
 @dataclass

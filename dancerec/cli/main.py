@@ -15,7 +15,7 @@ from typer.core import TyperGroup
 
 from dancerec import __version__
 from dancerec.cli import indices, link, recommender, report, survey
-from dancerec.cli.common import console, err_console, print_table
+from dancerec.cli.common import ROOT_STUDY, console, err_console, print_table, study_path
 from dancerec.errors import UserError
 from dancerec.workspace import DEFAULT_INSTRUMENT, Study
 
@@ -63,8 +63,19 @@ def _root(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks for user errors.")] = False,
+    study: Annotated[
+        Path | None,
+        typer.Option(
+            "--study",
+            envvar="DANCEREC_STUDY",
+            help="Study folder for every command (default: $DANCEREC_STUDY, else the current folder); "
+            "a --study given after the command wins.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     _debug["on"] = debug
+    ROOT_STUDY["path"] = study
 
 
 app.add_typer(survey.app, name="survey")
@@ -100,7 +111,7 @@ def demo(
     """Run the whole pipeline on built-in generated data and print where the outputs are."""
     from dancerec.demo import run_demo
 
-    ctx = run_demo(study, out=console)
+    ctx = run_demo(study_path(study), out=console)
     console.rule("outputs")
     print_table(
         __import__("pandas").DataFrame(

@@ -1,0 +1,136 @@
+"""Terminal output shared by the CLI and the demo: consoles, APA-formatted tables, progress bars, JSON.
+
+Kept outside :mod:`dancerec.cli` so that the demo (and notebooks) can print what the CLI prints without
+importing the command modules. Numbers follow the report's APA rules (:mod:`dancerec.reports.apa`):
+p-values as ``< .001`` / ``.023``, counts as integers, bounded statistics without a leading zero.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from dancerec.reports import apa
+
+
+def _width(stream: object) -> int | None:
+    """Terminal width on a terminal; wide enough for result tables when output goes to a file or pipe."""
+    isatty = getattr(stream, "isatty", None)
+    return None if isatty and isatty() else int(os.environ.get("COLUMNS", "200"))
+
+
+console = Console(width=_width(sys.stdout))
+err_console = Console(stderr=True, width=_width(sys.stderr))
+
+#: columns holding p-values (``p``, ``p_adj``, ``p_holm``, ``p_t_holm``, ``pvalue``, ``rmsea_p`` …)
+_P_COLUMN = re.compile(r"^(p|pvalue|p_value)$|^p_|_p$", re.IGNORECASE)
+#: columns holding counts (``n``, ``N``, ``df``, ``n_used``, ``n_items`` …)
+_COUNT_COLUMN = re.compile(r"^(n|df|k|npar|n_.*|.*_n|count|.*_count|rank|iterations)$", re.IGNORECASE)
+#: statistics bounded by ±1, printed without a leading zero (APA §6.36)
+_BOUNDED_COLUMN = re.compile(
+    r"^(rho|r|tau|alpha|omega|omega_h|cr|ave|cfi|tli|nfi|gfi|rmsea|srmr|std|beta|power|eta2|omega2|"
+    r"loading|h2|r2|kmo|msa|share|rate|fwer)(_(ci_)?(low|high))?$",
+    re.IGNORECASE,
+)
+
+
+def _is_integral(values: pd.Series) -> bool:
+    finite = pd.to_numeric(values, errors="coerce").dropna()
+    finite = finite[np.isfinite(finite.to_numpy(dtype=float))]
+    return bool(len(finite)) and bool((finite == finite.round()).all())
+
+
+def column_formatter(name: str, values: pd.Series, digits: int = 3) -> Callable[[Any], str]:
+    """How one column is printed: p-values, counts and bounded statistics in APA style, else ``digits``."""
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return lambda v: "" if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) else str(v)
+    if _P_COLUMN.search(name):
+        return apa.p_value
+    if pd.api.types.is_integer_dtype(values) or (_COUNT_COLUMN.match(name) and _is_integral(values)):
+        return apa.integer
+    if _BOUNDED_COLUMN.match(name):
+        return lambda v: apa.bounded(v, digits)
+    return lambda v: apa.num(v, digits)
+
+
+def print_table(
+    df: pd.DataFrame,
+    title: str | None = None,
+    *,
+    digits: int = 3,
+    index: bool = False,
+    out: Console | None = None,
+) -> None:
+    """Render a DataFrame as a rich table, numbers in APA style (see :func:`column_formatter`)."""
+    frame = df.reset_index() if index else df
+    table = Table(title=title, show_lines=False, header_style="bold")
+    formatters = []
+    for col in frame.columns:
+        numeric = pd.api.types.is_numeric_dtype(frame[col]) and not pd.api.types.is_bool_dtype(frame[col])
+        table.add_column(str(col), justify="right" if numeric else "left")
+        formatters.append(column_formatter(str(col), frame[col], digits))
+    for row in frame.itertuples(index=False):
+        table.add_row(*(fmt(v) for fmt, v in zip(formatters, row, strict=True)))
+    (out or console).print(table)
+
+
+def progress() -> Progress:
+    """A rich progress bar on stderr (results stay clean on stdout)."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=err_console,
+        transient=True,
+    )
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Plain JSON types from dataclasses, numpy, pandas and paths; NaN/inf become null."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, pd.DataFrame):
+        return [to_jsonable(row) for row in obj.to_dict(orient="records")]
+    if isinstance(obj, pd.Series):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set | np.ndarray):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return to_jsonable(obj.item())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, datetime | date | pd.Timestamp):
+        return obj.isoformat()
+    if obj is None or isinstance(obj, bool | int | str):
+        return obj
+    if obj is pd.NA or obj is pd.NaT:
+        return None
+    return str(obj)
+
+
+def write_json(path: Path | None, payload: Any) -> None:
+    """Write ``payload`` as JSON to ``path`` (no-op when ``path`` is None)."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(to_jsonable(payload), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -1,0 +1,59 @@
+"""One grammar across the command line: the global --study, APA numbers in printed tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+from dancerec.survey.instrument import load_instrument
+from dancerec.survey.simulate import simulate_responses
+from dancerec.survey.writers import write_responses
+from rich.console import Console
+from typer.testing import CliRunner
+
+from dancerec.cli.main import app
+from dancerec.console import print_table
+
+runner = CliRunner()
+
+
+def _study_with_responses(tmp_path):
+    root = tmp_path / "s"
+    assert runner.invoke(app, ["init", str(root)]).exit_code == 0
+    sim = simulate_responses(load_instrument("dance-music-30"), n=60, groups=("A", "B"), seed=3)
+    path = write_responses(sim.responses, load_instrument("dance-music-30"), tmp_path / "x.csv", "csv")
+    assert runner.invoke(app, ["survey", "import", str(path), "--study", str(root)]).exit_code == 0
+    return root
+
+
+def test_study_works_before_the_group_and_after_the_command(tmp_path, monkeypatch):
+    monkeypatch.delenv("DANCEREC_STUDY", raising=False)
+    monkeypatch.chdir(tmp_path)  # not a study: only --study can make the commands work
+    root = _study_with_responses(tmp_path)
+    before = runner.invoke(app, ["--study", str(root), "survey", "score"])
+    after = runner.invoke(app, ["survey", "score", "--study", str(root)])
+    assert before.exit_code == 0, before.output
+    assert after.exit_code == 0, after.output
+    assert before.output == after.output
+    # the root option does not leak into the next invocation
+    neither = runner.invoke(app, ["survey", "score"])
+    assert neither.exit_code == 1
+
+
+def test_printed_tables_use_apa_numbers():
+    out = Console(width=200, record=True)
+    frame = pd.DataFrame(
+        {
+            "dimension": ["a", "b"],
+            "N": [318.0, 12.0],
+            "rho": [0.4512, -0.0712],
+            "mean": [3.4567, 12.0],
+            "p": [0.0, 0.0234],
+            "p_adj": [0.0004, 1.0],
+        }
+    )
+    print_table(frame, out=out, digits=2)
+    text = out.export_text()
+    assert "318" in text and "318.0" not in text
+    assert ".45" in text and "0.45" not in text and "\u2212.07" in text
+    assert "3.46" in text
+    assert "< .001" in text and ".023" in text and "> .999" in text
+    assert " 0.000" not in text and "p = 0" not in text
