@@ -260,92 +260,115 @@ def _header_lines(text: str, header: str) -> list[int]:
     return [i for i, line in enumerate(text.splitlines(), start=1) if pat.match(line)]
 
 
-def parse_instrument(
-    text: str, label: str = "<instrument>"
-) -> tuple[Instrument | None, list[InstrumentProblem]]:
-    """Parse and check an instrument text; returns (instrument or None, problems)."""
-    problems: list[InstrumentProblem] = []
+_ITEM_KEYS = frozenset({"id", "dimension", "en", "zh", "reverse", "source", "attention_check", "expected"})
+_TOP_LEVEL = frozenset({"instrument", "anchors", "dimensions", "items"})
 
-    def add(where: str, msg: str) -> None:
-        problems.append(InstrumentProblem(where, msg))
 
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        return None, [InstrumentProblem(label, f"not valid TOML: {exc}")]
+@dataclass
+class _Parse:
+    """State of one instrument parse: the raw TOML, where its tables start, and the problems found.
 
-    lines = {h: _header_lines(text, h) for h in ("instrument", "anchors", "dimensions", "items")}
+    :func:`parse_instrument` runs its phases in order (header, anchors, dimensions, items, cross-checks);
+    each phase records problems instead of stopping, so one run lists everything wrong with a file.
+    """
 
-    def where(table: str, idx: int | None = None, ident: str | None = None) -> str:
-        found = lines.get(table, [])
-        pos = (
-            found[idx]
-            if idx is not None and idx < len(found)
-            else (found[0] if found and idx is None else None)
-        )
+    text: str
+    label: str
+    raw: dict[str, Any]
+    problems: list[InstrumentProblem] = field(default_factory=list)
+    lines: dict[str, list[int]] = field(default_factory=dict)
+    langs: list[str] = field(default_factory=lambda: ["en"])
+    smin: Any = None
+    smax: Any = None
+    bounds_ok: bool = False
+
+    def __post_init__(self) -> None:
+        self.lines = {h: _header_lines(self.text, h) for h in _TOP_LEVEL}
+
+    def add(self, where: str, msg: str) -> None:
+        self.problems.append(InstrumentProblem(where, msg))
+
+    def where(self, table: str, idx: int | None = None, ident: str | None = None) -> str:
+        """``file:line [[table]] #n (id 'x')`` for a problem message."""
+        found = self.lines.get(table, [])
+        if idx is not None:
+            pos = found[idx] if idx < len(found) else None
+        else:
+            pos = found[0] if found else None
         name = f"[[{table}]] #{idx + 1}" if idx is not None else f"[{table}]"
         if ident:
             name += f" (id {ident!r})"
-        return f"{label}:{pos} {name}" if pos else f"{label} {name}"
+        return f"{self.label}:{pos} {name}" if pos else f"{self.label} {name}"
 
-    head = raw.get("instrument")
+    def in_scale(self, value: int) -> bool:
+        return not self.bounds_ok or self.smin <= value <= self.smax
+
+    def text_field(self, entry: dict, key: str, loc: str) -> str:
+        """A wording (``en``/``zh``), required when the instrument declares that language."""
+        value = entry.get(key, "")
+        if not isinstance(value, str):
+            self.add(loc, f"{key!r} must be a string")
+            return ""
+        if key in self.langs and not value.strip():
+            self.add(loc, f"wording {key!r} is missing or empty")
+        return value.strip()
+
+
+def _parse_head(ps: _Parse) -> tuple[dict[str, Any], str]:
+    """The ``[instrument]`` table: name, scale bounds, languages."""
+    head = ps.raw.get("instrument")
     if not isinstance(head, dict):
-        add(label, "missing the [instrument] table (name, scale_min, scale_max)")
+        ps.add(ps.label, "missing the [instrument] table (name, scale_min, scale_max)")
         head = {}
     name = head.get("name")
     if not isinstance(name, str) or not name.strip():
-        add(where("instrument"), "'name' must be a non-empty string")
-        name = Path(label).stem
+        ps.add(ps.where("instrument"), "'name' must be a non-empty string")
+        name = Path(ps.label).stem
     smin, smax = head.get("scale_min"), head.get("scale_max")
-    bounds_ok = isinstance(smin, int) and isinstance(smax, int) and not isinstance(smin, bool)
-    if not bounds_ok:
-        add(where("instrument"), "'scale_min' and 'scale_max' must be integers")
+    ps.smin, ps.smax = smin, smax
+    ps.bounds_ok = isinstance(smin, int) and isinstance(smax, int) and not isinstance(smin, bool)
+    if not ps.bounds_ok:
+        ps.add(ps.where("instrument"), "'scale_min' and 'scale_max' must be integers")
     elif smax - smin < 1:
-        add(where("instrument"), f"scale_max ({smax}) must be greater than scale_min ({smin})")
-        bounds_ok = False
+        ps.add(ps.where("instrument"), f"scale_max ({smax}) must be greater than scale_min ({smin})")
+        ps.bounds_ok = False
     elif smax - smin > 20:
-        add(where("instrument"), f"a {smax - smin + 1}-point scale is not a Likert scale (at most 21 points)")
+        ps.add(
+            ps.where("instrument"),
+            f"a {smax - smin + 1}-point scale is not a Likert scale (at most 21 points)",
+        )
     langs = head.get("languages", list(LANGUAGES))
     if not isinstance(langs, list) or not langs or any(lang not in LANGUAGES for lang in langs):
-        add(where("instrument"), f"'languages' must be a non-empty list drawn from {list(LANGUAGES)}")
+        ps.add(ps.where("instrument"), f"'languages' must be a non-empty list drawn from {list(LANGUAGES)}")
         langs = ["en"]
+    ps.langs = langs
+    return head, name
 
-    def text_field(entry: dict, key: str, loc: str, required: bool) -> str:
-        value = entry.get(key, "")
-        if not isinstance(value, str):
-            add(loc, f"{key!r} must be a string")
-            return ""
-        if required and not value.strip():
-            add(loc, f"wording {key!r} is missing or empty")
-        return value.strip()
 
+def _parse_anchors(ps: _Parse) -> list[Anchor]:
+    """``[[anchors]]``: integer values inside the scale, each once, wordings that never collide."""
     anchors: list[Anchor] = []
     seen_values: set[int] = set()
-    for i, a in enumerate(raw.get("anchors", []) or []):
-        loc = where("anchors", i)
+    for i, a in enumerate(ps.raw.get("anchors", []) or []):
+        loc = ps.where("anchors", i)
         if not isinstance(a, dict):
-            add(loc, "must be a table")
+            ps.add(loc, "must be a table")
             continue
         value = a.get("value")
         if not isinstance(value, int) or isinstance(value, bool):
-            add(loc, "'value' must be an integer")
+            ps.add(loc, "'value' must be an integer")
             continue
-        if bounds_ok and not smin <= value <= smax:
-            add(loc, f"anchor value {value} is outside the scale {smin}..{smax}")
+        if not ps.in_scale(value):
+            ps.add(loc, f"anchor value {value} is outside the scale {ps.smin}..{ps.smax}")
         if value in seen_values:
-            add(loc, f"anchor value {value} is defined twice")
+            ps.add(loc, f"anchor value {value} is defined twice")
         seen_values.add(value)
         aliases = a.get("aliases", [])
         if not isinstance(aliases, list) or not all(isinstance(x, str) for x in aliases):
-            add(loc, "'aliases' must be a list of strings")
+            ps.add(loc, "'aliases' must be a list of strings")
             aliases = []
         anchors.append(
-            Anchor(
-                value,
-                text_field(a, "en", loc, "en" in langs),
-                text_field(a, "zh", loc, "zh" in langs),
-                tuple(aliases),
-            )
+            Anchor(value, ps.text_field(a, "en", loc), ps.text_field(a, "zh", loc), tuple(aliases))
         )
     # anchor texts must not collide across values (text answers would become ambiguous)
     seen_text: dict[str, int] = {}
@@ -353,27 +376,31 @@ def parse_instrument(
         for t in (a.en, a.zh, *a.aliases):
             key = normalise_text(t)
             if key and seen_text.setdefault(key, a.value) != a.value:
-                add(
-                    where("anchors"),
+                ps.add(
+                    ps.where("anchors"),
                     f"anchor wording {t!r} is used for two values ({seen_text[key]} and {a.value})",
                 )
+    return anchors
 
+
+def _parse_dimensions(ps: _Parse) -> list[Dimension]:
+    """``[[dimensions]]``: snake_case ids, each once, a valence."""
     dims: list[Dimension] = []
-    for i, d in enumerate(raw.get("dimensions", []) or []):
+    for i, d in enumerate(ps.raw.get("dimensions", []) or []):
         ident = d.get("id") if isinstance(d, dict) else None
-        loc = where("dimensions", i, ident if isinstance(ident, str) else None)
+        loc = ps.where("dimensions", i, ident if isinstance(ident, str) else None)
         if not isinstance(d, dict):
-            add(loc, "must be a table")
+            ps.add(loc, "must be a table")
             continue
         if not isinstance(ident, str) or not _IDENT.match(ident):
-            add(loc, f"dimension id {ident!r} must be a snake_case identifier (a-z, 0-9, _)")
+            ps.add(loc, f"dimension id {ident!r} must be a snake_case identifier (a-z, 0-9, _)")
             continue
         if ident in {x.id for x in dims}:
-            add(loc, f"dimension id {ident!r} is defined twice")
+            ps.add(loc, f"dimension id {ident!r} is defined twice")
             continue
         valence = d.get("valence", "positive")
         if valence not in ("positive", "negative"):
-            add(loc, f'\'valence\' must be "positive" or "negative", not {valence!r}')
+            ps.add(loc, f'\'valence\' must be "positive" or "negative", not {valence!r}')
             valence = "positive"
         dims.append(
             Dimension(
@@ -385,80 +412,81 @@ def parse_instrument(
             )
         )
     if not dims:
-        add(label, "no [[dimensions]] defined")
-    dim_ids = {d.id for d in dims}
+        ps.add(ps.label, "no [[dimensions]] defined")
+    return dims
 
-    items: list[Item] = []
-    seen_ids: dict[str, int] = {}
-    raw_items = raw.get("items", []) or []
-    if not raw_items:
-        add(label, "no [[items]] defined")
-    for i, it in enumerate(raw_items):
-        ident = it.get("id") if isinstance(it, dict) else None
-        loc = where("items", i, ident if isinstance(ident, str) else None)
-        if not isinstance(it, dict):
-            add(loc, "must be a table")
-            continue
-        if not isinstance(ident, str) or not _ITEM_ID.match(ident):
-            add(loc, f"item id {ident!r} must start with a letter and hold only letters, digits and _")
-            continue
-        if ident.casefold() in seen_ids:
-            add(
-                loc,
-                f"duplicate item id {ident!r} (first defined in [[items]] #{seen_ids[ident.casefold()] + 1})",
-            )
-            continue
-        seen_ids[ident.casefold()] = i
-        dim = it.get("dimension")
-        if dim not in dim_ids:
-            add(loc, f"unknown dimension {dim!r} (known: {', '.join(sorted(dim_ids)) or 'none'})")
-            continue
-        unknown = set(it) - {
-            "id",
-            "dimension",
-            "en",
-            "zh",
-            "reverse",
-            "source",
-            "attention_check",
-            "expected",
-        }
-        if unknown:
-            add(loc, f"unknown key(s): {', '.join(sorted(unknown))}")
-        reverse = it.get("reverse", False)
-        attention = it.get("attention_check", False)
-        if not isinstance(reverse, bool) or not isinstance(attention, bool):
-            add(loc, "'reverse' and 'attention_check' must be true or false")
-            reverse, attention = bool(reverse), bool(attention)
-        expected = it.get("expected")
-        if attention:
-            if not isinstance(expected, int) or isinstance(expected, bool):
-                add(loc, "an attention check needs 'expected' (the instructed answer, an integer)")
-                expected = None
-            elif bounds_ok and not smin <= expected <= smax:
-                add(loc, f"expected answer {expected} is outside the scale {smin}..{smax}")
-        elif expected is not None:
-            add(loc, "'expected' is only meaningful with attention_check = true")
+
+def _item_keying(ps: _Parse, it: dict, loc: str) -> tuple[bool, bool, int | None]:
+    """(reverse, attention_check, expected answer) of one item, checked against each other."""
+    reverse = it.get("reverse", False)
+    attention = it.get("attention_check", False)
+    if not isinstance(reverse, bool) or not isinstance(attention, bool):
+        ps.add(loc, "'reverse' and 'attention_check' must be true or false")
+        reverse, attention = bool(reverse), bool(attention)
+    expected = it.get("expected")
+    if attention:
+        if not isinstance(expected, int) or isinstance(expected, bool):
+            ps.add(loc, "an attention check needs 'expected' (the instructed answer, an integer)")
             expected = None
-        if attention and reverse:
-            add(loc, "an attention check cannot be reverse-keyed")
-        items.append(
-            Item(
-                ident,
-                dim,
-                text_field(it, "en", loc, "en" in langs),
-                text_field(it, "zh", loc, "zh" in langs),
-                reverse,
-                str(it.get("source", "")),
-                attention,
-                expected,
-            )
-        )
-    for d in dims:
+        elif not ps.in_scale(expected):
+            ps.add(loc, f"expected answer {expected} is outside the scale {ps.smin}..{ps.smax}")
+    elif expected is not None:
+        ps.add(loc, "'expected' is only meaningful with attention_check = true")
+        expected = None
+    if attention and reverse:
+        ps.add(loc, "an attention check cannot be reverse-keyed")
+    return reverse, attention, expected
+
+
+def _parse_item(ps: _Parse, i: int, it: Any, dim_ids: set[str], seen_ids: dict[str, int]) -> Item | None:
+    """One ``[[items]]`` entry, or None (with a problem recorded) when it cannot be used."""
+    ident = it.get("id") if isinstance(it, dict) else None
+    loc = ps.where("items", i, ident if isinstance(ident, str) else None)
+    if not isinstance(it, dict):
+        ps.add(loc, "must be a table")
+        return None
+    if not isinstance(ident, str) or not _ITEM_ID.match(ident):
+        ps.add(loc, f"item id {ident!r} must start with a letter and hold only letters, digits and _")
+        return None
+    if ident.casefold() in seen_ids:
+        first = seen_ids[ident.casefold()] + 1
+        ps.add(loc, f"duplicate item id {ident!r} (first defined in [[items]] #{first})")
+        return None
+    seen_ids[ident.casefold()] = i
+    dim = it.get("dimension")
+    if dim not in dim_ids:
+        ps.add(loc, f"unknown dimension {dim!r} (known: {', '.join(sorted(dim_ids)) or 'none'})")
+        return None
+    unknown = set(it) - _ITEM_KEYS
+    if unknown:
+        ps.add(loc, f"unknown key(s): {', '.join(sorted(unknown))}")
+    reverse, attention, expected = _item_keying(ps, it, loc)
+    return Item(
+        ident,
+        dim,
+        ps.text_field(it, "en", loc),
+        ps.text_field(it, "zh", loc),
+        reverse,
+        str(it.get("source", "")),
+        attention,
+        expected,
+    )
+
+
+def _parse_items(ps: _Parse, dims: list[Dimension]) -> list[Item]:
+    """``[[items]]``, then the checks across items: ≥ 3 scored items per dimension, distinct wordings."""
+    raw_items = ps.raw.get("items", []) or []
+    if not raw_items:
+        ps.add(ps.label, "no [[items]] defined")
+    dim_ids = {d.id for d in dims}
+    seen_ids: dict[str, int] = {}
+    parsed = (_parse_item(ps, i, it, dim_ids, seen_ids) for i, it in enumerate(raw_items))
+    items = [it for it in parsed if it is not None]
+    for pos, d in enumerate(dims):
         n = sum(1 for it in items if it.dimension == d.id and not it.attention_check)
         if n < 3:
-            add(
-                where("dimensions", [x.id for x in dims].index(d.id), d.id),
+            ps.add(
+                ps.where("dimensions", pos, d.id),
                 f"dimension {d.id!r} has {n} scored item(s); at least 3 are needed (CFA identification)",
             )
     # the same wording on two items would make mapping columns by question text ambiguous
@@ -467,33 +495,46 @@ def parse_instrument(
         for it in items:
             key = normalise_text(it.text(lang))
             if key and key in seen_wording:
-                add(label, f"items {seen_wording[key]} and {it.id} have the same {lang} wording")
+                ps.add(ps.label, f"items {seen_wording[key]} and {it.id} have the same {lang} wording")
             elif key:
                 seen_wording[key] = it.id
+    return items
 
-    unknown_tables = set(raw) - {"instrument", "anchors", "dimensions", "items"}
+
+def parse_instrument(
+    text: str, label: str = "<instrument>"
+) -> tuple[Instrument | None, list[InstrumentProblem]]:
+    """Parse and check an instrument text; returns (instrument or None, every problem found)."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return None, [InstrumentProblem(label, f"not valid TOML: {exc}")]
+    ps = _Parse(text, label, raw)
+    head, name = _parse_head(ps)
+    anchors = _parse_anchors(ps)
+    dims = _parse_dimensions(ps)
+    items = _parse_items(ps, dims)
+    unknown_tables = set(raw) - _TOP_LEVEL
     if unknown_tables:
-        add(label, f"unknown top-level key(s): {', '.join(sorted(unknown_tables))}")
-    if problems or not bounds_ok:
-        return None, problems
-    return (
-        Instrument(
-            name=name,
-            scale_min=smin,
-            scale_max=smax,
-            dimension_info=tuple(dims),
-            items=tuple(items),
-            anchors=tuple(sorted(anchors, key=lambda a: a.value)),
-            title_en=str(head.get("title_en", "")),
-            title_zh=str(head.get("title_zh", "")),
-            version=str(head.get("version", "")),
-            languages=tuple(langs),
-            instructions_en=str(head.get("instructions_en", "")),
-            instructions_zh=str(head.get("instructions_zh", "")),
-            path=label,
-        ),
-        [],
+        ps.add(label, f"unknown top-level key(s): {', '.join(sorted(unknown_tables))}")
+    if ps.problems or not ps.bounds_ok:
+        return None, ps.problems
+    instrument = Instrument(
+        name=name,
+        scale_min=ps.smin,
+        scale_max=ps.smax,
+        dimension_info=tuple(dims),
+        items=tuple(items),
+        anchors=tuple(sorted(anchors, key=lambda a: a.value)),
+        title_en=str(head.get("title_en", "")),
+        title_zh=str(head.get("title_zh", "")),
+        version=str(head.get("version", "")),
+        languages=tuple(ps.langs),
+        instructions_en=str(head.get("instructions_en", "")),
+        instructions_zh=str(head.get("instructions_zh", "")),
+        path=label,
     )
+    return instrument, []
 
 
 def instrument_table(inst: Instrument) -> list[dict[str, Any]]:
