@@ -127,13 +127,18 @@ def migrate(
 
 @dataclass
 class StudyConfig:
-    """What ``study.toml`` holds. ``groups`` maps a study group to the recommender run it was shown."""
+    """What ``study.toml`` holds. ``groups`` maps a study group to the recommender run it was shown.
+
+    ``exclude_flagged`` is the study's default for every command's ``--exclude-flagged``: the quality
+    flags whose respondents are left out (``["all"]`` for every flag, empty for none).
+    """
 
     name: str
     instrument: str = DEFAULT_INSTRUMENT
     group_column: str = "group"
     seed: int = 42
     created: str = ""
+    exclude_flagged: list[str] = field(default_factory=list)
     groups: dict[str, str] = field(default_factory=dict)
 
     @classmethod

@@ -21,10 +21,12 @@ from dancerec.workspace import Study
 __all__ = [
     "DemoContext",
     "DemoStep",
+    "ExcludeFlaggedOption",
     "JsonOption",
     "StudyOption",
     "console",
     "err_console",
+    "excluded_flags",
     "open_study",
     "print_table",
     "progress",
@@ -44,6 +46,15 @@ StudyOption = Annotated[
         show_default=False,
     ),
 ]
+ExcludeFlaggedOption = Annotated[
+    str | None,
+    typer.Option(
+        "--exclude-flagged",
+        help="Leave out respondents with these quality flags: a comma list, 'all', or 'none' "
+        "(default: the study's exclude_flagged in study.toml).",
+        show_default=False,
+    ),
+]
 JsonOption = Annotated[
     Path | None,
     typer.Option("--json", help="Also write machine-readable results to this JSON file.", show_default=False),
@@ -53,6 +64,15 @@ JsonOption = Annotated[
 def study_path(path: Path | None) -> Path | None:
     """The study folder named on this command, else the one given before the command group, else None."""
     return path if path is not None else ROOT_STUDY["path"]
+
+
+def excluded_flags(study: Study | None, option: str | None) -> list[str]:
+    """The quality flags to exclude: ``--exclude-flagged`` when given, else the study's default."""
+    from dancerec.survey.quality import resolve_flags
+
+    if option is None:
+        return resolve_flags(list(study.config.exclude_flagged)) if study is not None else []
+    return [] if option.strip().lower() == "none" else resolve_flags(option)
 
 
 def open_study(path: Path | None) -> Study:
