@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from dancerec.indices._threads import single_blas_thread
 from scipy import stats
 
 from dancerec.errors import UserError
@@ -30,6 +31,7 @@ def _d_sums(xc: np.ndarray, s_inv: np.ndarray, block: int = 2048) -> tuple[float
     return cube, diag2
 
 
+@single_blas_thread
 def mardia(data: pd.DataFrame) -> pd.DataFrame:
     """Mardia's skewness (large- and small-sample) and kurtosis tests as a tidy table.
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from dancerec.indices._threads import single_blas_thread
 from scipy import special
 
 from dancerec.errors import UserError
@@ -245,6 +246,7 @@ def _dpi_dtau(t_own: np.ndarray, t_other: np.ndarray, rho: np.ndarray) -> np.nda
     return g  # (P, K+1, K): boundary index 0..K (0 and K are infinite: zero)
 
 
+@single_blas_thread
 def polychoric(data: pd.DataFrame, items: Sequence[str] | None = None, *, nacov: bool = True) -> Polychoric:
     """Thresholds, polychoric correlations and (if ``nacov``) their NACOV from complete ordinal data.
 
