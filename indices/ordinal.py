@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -83,6 +84,70 @@ class OrdinalFit:
             f"{self.estimator.describe()}; N = {self.n_used} complete cases of {self.n_total}; "
             f"{len(self.model.items)} ordinal items"
         )
+
+    @property
+    def loadings(self) -> pd.DataFrame:
+        """factor, item, estimate, std (std.all), se, z, p: the same columns as ``CFAResult.loadings``."""
+        sub = self.params[self.params["kind"] == "loading"]
+        out = sub[["lhs", "rhs", "estimate", "std", "se", "z", "p"]].rename(
+            columns={"lhs": "factor", "rhs": "item"}
+        )
+        return out.reset_index(drop=True)
+
+    @property
+    def residual_correlations(self) -> pd.DataFrame:
+        """Polychoric minus model-implied correlations (lavaan's ``resid(fit, "cor")`` for ordinal data)."""
+        return pd.DataFrame(self.sample.corr - self.sigma, index=self.model.items, columns=self.model.items)
+
+    def fit_table(self) -> pd.DataFrame:
+        """Global fit as (index, value) rows: the naive, scaled (WLSMV) and robust versions side by side."""
+        f = self.fit
+        rows = [
+            ("N", f.n),
+            ("chi2 (DWLS)", f.chi2),
+            ("chi2 scaled-shifted", f.chi2_scaled),
+            ("df", f.df),
+            ("p (scaled-shifted)", f.pvalue_scaled),
+            ("scaling factor", f.scaling_factor),
+            ("shift parameter", f.shift),
+            ("CFI", f.cfi),
+            ("CFI scaled", f.cfi_scaled),
+            ("CFI robust", f.cfi_robust),
+            ("TLI", f.tli),
+            ("TLI scaled", f.tli_scaled),
+            ("TLI robust", f.tli_robust),
+            ("RMSEA", f.rmsea),
+            ("RMSEA scaled", f.rmsea_scaled),
+            ("RMSEA robust", f.rmsea_robust),
+            ("RMSEA robust 90% CI low", f.rmsea_ci_robust[0]),
+            ("RMSEA robust 90% CI high", f.rmsea_ci_robust[1]),
+            ("SRMR", f.srmr),
+            ("free parameters", f.npar),
+        ]
+        return pd.DataFrame(rows, columns=["index", "value"])
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready payload: estimator description, every fit index, parameters, thresholds, R^2."""
+
+        def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+            return [
+                {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
+                for r in df.to_dict(orient="records")
+            ]
+
+        fit = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.fit).items()}
+        return {
+            "estimator": "WLSMV",
+            "description": self.describe(),
+            "n_used": self.n_used,
+            "n_total": self.n_total,
+            "converged": self.converged,
+            "problems": list(self.problems),
+            "fit": fit,
+            "params": records(self.params),
+            "thresholds": records(self.thresholds),
+            "r2": {k: float(v) for k, v in self.r2.items()},
+        }
 
 
 def _prepare(data: pd.DataFrame, items: list[str], ordered: Sequence[str] | None) -> tuple[pd.DataFrame, int]:

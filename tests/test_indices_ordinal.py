@@ -169,3 +169,23 @@ def test_unsupported_models_and_bad_data_are_refused():
     bad.iloc[3, 0] = "often"
     with pytest.raises(UserError, match="non-numeric"):
         fit_wlsmv(bad, FIVE_FACTORS)
+
+
+def test_report_views_and_json(cfa_fit):
+    import json
+
+    loadings = cfa_fit.loadings
+    assert (
+        list(loadings.columns) == ["factor", "item", "estimate", "std", "se", "z", "p"]
+        and len(loadings) == 25
+    )
+    resid = cfa_fit.residual_correlations
+    np.testing.assert_allclose(np.diag(resid), 0, atol=1e-12)
+    rows, cols = np.tril_indices(25, -1)
+    srmr = np.sqrt(np.sum(resid.to_numpy()[rows, cols] ** 2) / (300 + 25))
+    assert srmr == pytest.approx(cfa_fit.fit.srmr, rel=1e-12)  # SRMR from the residuals, by hand
+    table = cfa_fit.fit_table().set_index("index")["value"]
+    assert table["CFI scaled"] == cfa_fit.fit.cfi_scaled
+    payload = json.loads(json.dumps(cfa_fit.to_json()))
+    assert payload["fit"]["cfi_robust"] == pytest.approx(cfa_fit.fit.cfi_robust)
+    assert len(payload["thresholds"]) == 125 and payload["n_used"] == 2436
