@@ -18,7 +18,7 @@ all item pairs at once: a bivariate table has at most K x K cells and each respo
 only on their cell, so scores are looked up per cell instead of computed per respondent.
 
 Correlations are ordered as lavaan's ``vech`` without the diagonal: (2,1), (3,1), ..., (p,1), (3,2), ...
-Empty cells are kept as they are (lavaan adds 0.5 only in 2 x 2 tables, which are refused here).
+Empty cells are kept as they are, except in 2 x 2 tables (binary items), where lavaan's 0.5 rule applies.
 """
 
 from __future__ import annotations
@@ -189,6 +189,24 @@ def _tables(codes: np.ndarray, rows: np.ndarray, cols: np.ndarray, kmax: int) ->
     )
 
 
+def _zero_add_2x2(freq: np.ndarray, bin1: np.ndarray, bin2: np.ndarray, names) -> np.ndarray:
+    """lavaan's ``zero.add = c(0.5, 0)`` with ``zero.keep.margins``: a 2 x 2 table with one empty cell gets
+    0.5 moved onto it and its diagonal partner (margins kept) before rho is estimated; two empty cells make
+    rho +-1, which is refused here. Larger tables are used as they are."""
+    out = freq.copy()
+    for q in np.flatnonzero(bin1 & bin2):
+        t = out[q, :2, :2]
+        zeros = int(np.sum(t == 0))
+        if zeros >= 2:
+            a, b = names[q]
+            raise UserError(f"items {a!r} and {b!r} (both binary) have two empty cells in their 2 x 2 table")
+        if zeros == 1:
+            on_diag = t[0, 0] == 0 or t[1, 1] == 0
+            sign = 1.0 if on_diag else -1.0
+            t += sign * np.array([[0.5, -0.5], [-0.5, 0.5]])
+    return out
+
+
 def _fit_rho(freq: np.ndarray, t1: np.ndarray, t2: np.ndarray, tol: float = 1e-10, maxiter: int = 100):
     """Two-step ML polychoric correlations of all pairs at once by Fisher scoring, bounded to |rho| < 0.999."""
     n = freq.sum(axis=(1, 2))
@@ -264,12 +282,17 @@ def polychoric(data: pd.DataFrame, items: Sequence[str] | None = None, *, nacov:
         counts = np.bincount(codes[:, k], minlength=len(levels[k]))
         thresholds.append(special.ndtri(np.cumsum(counts)[:-1] / n))
     kmax = max(len(v) for v in levels)
-    if kmax == 2 and p > 1:
-        raise UserError("binary items (2 x 2 tables) are not supported by dancerec's polychoric estimator")
     tpad = _padded_thresholds(thresholds, kmax)
     rows, cols = pair_index(p)
     freq = _tables(codes, rows, cols, kmax)
-    rho, converged = _fit_rho(freq, tpad[rows], tpad[cols])
+    ncat = np.array([len(v) for v in levels])
+    fit_freq = _zero_add_2x2(
+        freq,
+        ncat[rows] == 2,
+        ncat[cols] == 2,
+        [(items[i], items[j]) for i, j in zip(rows, cols, strict=True)],
+    )
+    rho, converged = _fit_rho(fit_freq, tpad[rows], tpad[cols])
     corr = np.eye(p)
     corr[rows, cols] = rho
     corr[cols, rows] = rho

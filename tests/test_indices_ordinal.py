@@ -189,3 +189,19 @@ def test_report_views_and_json(cfa_fit):
     payload = json.loads(json.dumps(cfa_fit.to_json()))
     assert payload["fit"]["cfi_robust"] == pytest.approx(cfa_fit.fit.cfi_robust)
     assert len(payload["thresholds"]) == 125 and payload["n_used"] == 2436
+
+
+def test_mixed_categories_binary_items_and_missing_answers_match_lavaan():
+    """Binary, 3- and 5-category items together, 12 missing answers (listwise: N = 588 of 600), a well
+    fitting model (RMSEA at its zero bound): fixtures/R/ordinal/make_sim_mixed.py + wlsmv_bfi.R."""
+    data = pd.read_csv(ORDINAL / "sim_mixed.csv")
+    fit = fit_wlsmv(data, "F1 =~ y1 + y2 + y3 + y4\nF2 =~ y5 + y6 + y7")
+    ref = r_values("sim_mixed_fit.csv")
+    assert fit.n_used == ref["n"] == 588 and fit.n_total == 600
+    for name, (ours, tol) in _measures(fit).items():
+        assert ours == pytest.approx(ref[name], abs=tol), name
+    assert fit.fit.chi2 == pytest.approx(ref["chisq"], abs=1e-3)
+    assert fit.fit.chi2_scaled == pytest.approx(ref["chisq.scaled"], abs=2e-3)
+    assert fit.fit.rmsea_ci_robust[0] == pytest.approx(ref["rmsea.ci.lower.robust"], abs=2e-3)
+    assert fit.fit.rmsea_ci_robust[1] == pytest.approx(ref["rmsea.ci.upper.robust"], abs=2e-3)
+    _compare_params(fit, "sim_mixed_params.csv")

@@ -97,3 +97,18 @@ def test_bad_input_is_refused():
         polychoric(pd.DataFrame({"a": [1, 1, 1, 1], "b": [1, 2, 3, 1]}))
     with pytest.raises(UserError, match="complete cases"):
         polychoric(pd.DataFrame({"a": [1, 2, np.nan, 3], "b": [1, 2, 3, 1]}))
+
+
+def test_binary_pairs_follow_lavaans_zero_cell_rule():
+    # one empty cell: 0.5 moved onto it and its diagonal partner, margins kept (lavaan zero.keep.margins)
+    a = [1] * 10 + [2] * 5 + [2] * 20
+    b = [2] * 10 + [1] * 5 + [2] * 20
+    pc = polychoric(pd.DataFrame({"a": a, "b": b}))
+    from dancerec.indices.polychoric import _zero_add_2x2
+
+    table = np.array([[[0.0, 10.0], [5.0, 20.0]]])
+    adjusted = _zero_add_2x2(table, np.array([True]), np.array([True]), [("a", "b")])
+    np.testing.assert_allclose(adjusted[0], [[0.5, 9.5], [4.5, 20.5]])
+    assert -1 < pc.corr[0, 1] < 0  # a finite negative tetrachoric, not the boundary
+    with pytest.raises(UserError, match="two empty cells"):
+        polychoric(pd.DataFrame({"a": [1, 1, 2, 2], "b": [1, 1, 2, 2]}))
