@@ -205,3 +205,19 @@ def test_mixed_categories_binary_items_and_missing_answers_match_lavaan():
     assert fit.fit.rmsea_ci_robust[0] == pytest.approx(ref["rmsea.ci.lower.robust"], abs=2e-3)
     assert fit.fit.rmsea_ci_robust[1] == pytest.approx(ref["rmsea.ci.upper.robust"], abs=2e-3)
     _compare_params(fit, "sim_mixed_params.csv")
+
+
+def test_equality_constraint_and_fixed_covariance_match_lavaan():
+    """A label used twice (b*N2 + b*N3) is one parameter; 'A ~~ 0*O' fixes a covariance at zero."""
+    model = FIVE_FACTORS.replace("N =~ N1 + N2 + N3", "N =~ N1 + b*N2 + b*N3") + "\nA ~~ 0*O"
+    fit = fit_wlsmv(bfi_items(), model)
+    ref = r_values("bfi_wlsmv_con_fit.csv")
+    assert fit.fit.npar == ref["npar"] and fit.fit.df == ref["df"]
+    assert fit.fit.chi2 == pytest.approx(ref["chisq"], rel=1e-3)
+    assert fit.fit.chi2_scaled == pytest.approx(ref["chisq.scaled"], rel=2e-3)
+    for name in ("cfi.scaled", "tli.scaled", "cfi.robust", "rmsea.scaled", "rmsea.robust"):
+        assert getattr(fit.fit, name.replace(".", "_")) == pytest.approx(ref[name], abs=2e-3), name
+    assert fit.fit.srmr == pytest.approx(ref["srmr"], abs=1e-3)
+    _compare_params(fit, "bfi_wlsmv_con_params.csv", thresholds=False)
+    n2, n3 = fit.params.query("lhs == 'N' and rhs in ['N2', 'N3']")["estimate"]
+    assert n2 == n3
