@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from dancerec.indices.normality import mardia
 
-__all__ = ["EstimatorRecommendation", "recommend_estimator"]
+__all__ = ["EstimatorRecommendation", "methods_paragraph", "recommend_estimator"]
 
 
 class EstimatorRecommendation(NamedTuple):
@@ -101,3 +101,30 @@ def recommend_estimator(
 
 def _p(p: float) -> str:
     return "< .001" if p < 0.001 else f"= {p:.3f}".replace("0.", ".")
+
+
+_FULL_NAMES = {
+    "ML": "maximum likelihood (ML)",
+    "MLR": "robust maximum likelihood (MLR)",
+    "WLSMV": "WLSMV (diagonally weighted least squares on polychoric correlations, scaled-shifted test)",
+}
+
+
+def methods_paragraph(used: str, recommendation: EstimatorRecommendation) -> str:
+    """The methods-section text: which estimator was used, what the data suggest and why.
+
+    ``used`` is the estimator actually fitted ("ML", "MLR" or "WLSMV").
+    """
+    used = used.upper()
+    name = recommendation.name
+    first = f"The model was estimated by {_FULL_NAMES.get(used, used)}"
+    if used == name:
+        first += ", the estimator the item distributions call for."
+    elif used == "ML":
+        first += (
+            f" (lavaan's default, kept so that the numbers stay comparable); {_FULL_NAMES.get(name, name)} "
+            "is recommended for these data."
+        )
+    else:
+        first += f"; the item distributions alone would suggest {_FULL_NAMES.get(name, name)}."
+    return " ".join([first, *recommendation.reasons])

@@ -64,3 +64,13 @@ def test_normal_continuous_items_get_ml_and_skewed_get_mlr():
     assert rec.name == "ML"  # the null: normal data, Mardia not rejected at .025 (this seed)
     skewed = np.exp(normal)  # lognormal: strongly skewed, continuous, no floor/ceiling
     assert recommend_estimator(skewed).name == "MLR"
+
+
+def test_methods_paragraph_states_used_and_recommended_estimator():
+    from dancerec.indices.recommend import EstimatorRecommendation, methods_paragraph
+
+    rec = EstimatorRecommendation("WLSMV", ["Reason one.", "Reason two."])
+    text = methods_paragraph("ml", rec)
+    assert text.startswith("The model was estimated by maximum likelihood (ML) (lavaan's default")
+    assert "WLSMV" in text and text.endswith("Reason one. Reason two.")
+    assert "the estimator the item distributions call for" in methods_paragraph("WLSMV", rec)
