@@ -300,36 +300,43 @@ def polychoric(data: pd.DataFrame, items: Sequence[str] | None = None, *, nacov:
     return Polychoric(items, levels, thresholds, corr, gamma, n, converged)
 
 
+def _a21_side(g: np.ndarray, wcell: np.ndarray) -> np.ndarray:
+    """sum over cells of w_ab d pi_ab / d tau_k for the thresholds of the table's row item: (P, K-1).
+
+    d pi_ab / d tau_k = G(k, b) if boundary k is cell a's upper one (k = a + 1), -G(k, b) if its lower one
+    (k = a), so the sum is sum_b G(k, b) (w_{k-1, b} - w_{k, b}); boundaries 0 and K are infinite.
+    """
+    n_pairs, kmax = wcell.shape[0], wcell.shape[2]
+    zero = np.zeros((n_pairs, 1, kmax))
+    below = np.concatenate([zero, wcell], axis=1)  # w_{k-1, b}
+    above = np.concatenate([wcell, zero], axis=1)  # w_{k, b}
+    return (g * (below - above)).sum(axis=2)[:, 1:-1]
+
+
+def _a21(tpad, rows, cols, rho, freq, pi, phi, th_index, nth) -> np.ndarray:
+    """lavaan's A21: sum over respondents of the rho score times the bivariate threshold scores,
+    = sum over cells n_ab (phi/pi) d log pi / d tau = sum n_ab phi / pi^2 d pi / d tau."""
+    t1, t2 = tpad[rows], tpad[cols]
+    wcell = freq * phi / (pi * pi)  # (P, K, K)
+    side1 = _a21_side(_dpi_dtau(t1, t2, rho), wcell)  # thresholds of item rows[q]
+    side2 = _a21_side(_dpi_dtau(t2, t1, rho), np.transpose(wcell, (0, 2, 1)))  # of item cols[q]
+    a21 = np.zeros((len(rows), nth))
+    for q in range(len(rows)):
+        i1, i2 = th_index[rows[q]], th_index[cols[q]]
+        a21[q, i1] = side1[q, : len(i1)]
+        a21[q, i2] = side2[q, : len(i2)]
+    return a21
+
+
 def _nacov(codes, thresholds, tpad, rows, cols, freq, rho) -> np.ndarray:
     """lavaan's NACOV (Muthen 1984) from casewise scores; see the module docstring."""
     n = codes.shape[0]
-    n_pairs = len(rows)
-    t1, t2 = tpad[rows], tpad[cols]
-    pi, phi = _cell_probs(t1, t2, rho)
+    pi, phi = _cell_probs(tpad[rows], tpad[cols], rho)
     ratio = phi / pi  # score of rho for a respondent in cell (a, b)
-    pair = np.arange(n_pairs)[None, :]
-    sc_cor = ratio[pair, codes[:, rows], codes[:, cols]]  # (N, P)
+    sc_cor = ratio[np.arange(len(rows))[None, :], codes[:, rows], codes[:, cols]]  # (N, P)
     sc_th, th_index = _threshold_scores(codes, thresholds)
     nth = sc_th.shape[1]
-    # A21: sum over cells n_ab (phi/pi) d log pi / d tau = sum n_ab phi / pi^2 d pi / d tau
-    wcell = freq * phi / (pi * pi)  # (P, K, K)
-    g1 = _dpi_dtau(t1, t2, rho)  # (P, K+1, K) boundaries of item rows[p] x cells of item cols[p]
-    g2 = _dpi_dtau(t2, t1, rho)
-    # d pi_ab / d tau1_k = [k = a+1 boundary] G1(k, b) - [k = a boundary] G1(k, b); boundary k = 1..K-1
-    # sum_ab w_ab d pi_ab / d tau1_k = sum_b G1(k, b) (w_{k-1, b} - w_{k, b})
-    kmax = wcell.shape[1]
-    wpad = np.concatenate([wcell, np.zeros((n_pairs, 1, kmax))], axis=1)
-    wprev = np.concatenate([np.zeros((n_pairs, 1, kmax)), wcell], axis=1)
-    a21_1 = (g1 * (wprev - wpad)).sum(axis=2)[:, 1:-1]  # (P, K-1): thresholds of item rows[p]
-    wT = np.transpose(wcell, (0, 2, 1))
-    wpadT = np.concatenate([wT, np.zeros((n_pairs, 1, kmax))], axis=1)
-    wprevT = np.concatenate([np.zeros((n_pairs, 1, kmax)), wT], axis=1)
-    a21_2 = (g2 * (wprevT - wpadT)).sum(axis=2)[:, 1:-1]
-    a21 = np.zeros((n_pairs, nth))
-    for q in range(n_pairs):
-        i1, i2 = th_index[rows[q]], th_index[cols[q]]
-        a21[q, i1] = a21_1[q, : len(i1)]
-        a21[q, i2] = a21_2[q, : len(i2)]
+    a21 = _a21(tpad, rows, cols, rho, freq, pi, phi, th_index, nth)
     # A11^-1 block by block (outer-product information of each item's thresholds)
     a11_inv = np.zeros((nth, nth))
     for idx in th_index:
