@@ -16,6 +16,7 @@ every statistic below; only the correlation block enters.
   as a correlation structure, XX3 = N F_ML(R, Sigma*), with c = tr(U' V U Gamma) / df where
   U = I - Delta (Delta' W Delta)^-1 Delta' W and V the ML weight of the correlations at Sigma*
   (V_(ij),(kl) = s^ik s^jl + s^il s^jk, s = Sigma*^-1); baseline XX3_0 = -N ln|R| with c_0 = tr(Gamma)/df_0.
+  Undefined (NaN) when R or Sigma* is not positive definite (lavaan returns NA).
   CFI_robust = 1 - max(XX3 - c df, 0) / max(XX3 - c df, XX3_0 - c_0 df_0, 0); RMSEA_robust =
   sqrt(max(XX3/(N' df) - c/N', 0)), its interval from XX3/c rescaled by sqrt(c).
 - SRMR: root mean square of the correlation residuals over the lower triangle including the (zero)
@@ -129,17 +130,20 @@ def ordinal_fit_indices(
     ug = (np.diag(w) - wd @ e_inv @ wd.T) @ gamma
     t_ss, scale, shift = _scaled_shifted(t, df, ug)
     t0_ss, scale0, _ = _scaled_shifted(t0, k, w[:, None] * gamma)
-    # Savalei's robust statistics
-    sign_s, logdet_s = np.linalg.slogdet(sigma)
-    _, logdet_r = np.linalg.slogdet(r)
+    # Savalei's robust statistics: undefined (NaN, as lavaan's NA) unless R and Sigma* are positive definite
     p = r.shape[0]
-    x3 = n * (logdet_s - logdet_r + float(np.trace(np.linalg.solve(sigma, r))) - p)
-    x3_0 = -n * logdet_r
-    c3 = _robust_c(sigma, np.eye(k) - proj, gamma, df) if sign_s > 0 else float("nan")
-    c3_0 = float(np.trace(gamma)) / k
-    cfi_r, tli_r = _robust_cfi_tli(x3, df, x3_0, k, c3, c3_0)
-    rmsea_r = math.sqrt(max(x3 / (n_eff * df) - c3 / n_eff, 0.0)) if df > 0 else 0.0
-    lo, hi = rmsea_ci(x3 / c3, df, n_eff)
+    cfi_r = tli_r = rmsea_r = lo = hi = c3 = float("nan")
+    pd_ok = min(np.linalg.eigvalsh(r)[0], np.linalg.eigvalsh(sigma)[0]) >= np.sqrt(np.finfo(float).eps)
+    if pd_ok:
+        logdet_s = np.linalg.slogdet(sigma)[1]
+        logdet_r = np.linalg.slogdet(r)[1]
+        x3 = n * (logdet_s - logdet_r + float(np.trace(np.linalg.solve(sigma, r))) - p)
+        x3_0 = -n * logdet_r
+        c3 = _robust_c(sigma, np.eye(k) - proj, gamma, df)
+        c3_0 = float(np.trace(gamma)) / k
+        cfi_r, tli_r = _robust_cfi_tli(x3, df, x3_0, k, c3, c3_0)
+        rmsea_r = math.sqrt(max(x3 / (n_eff * df) - c3 / n_eff, 0.0)) if df > 0 else 0.0
+        lo, hi = rmsea_ci(x3 / c3, df, n_eff)
     srmr = math.sqrt(float(np.sum(resid**2)) / (k + p))
     return OrdinalFitIndices(
         n=n,
@@ -170,5 +174,5 @@ def ordinal_fit_indices(
         cfi_robust=cfi_r,
         tli_robust=tli_r,
         rmsea_robust=rmsea_r,
-        rmsea_ci_robust=(lo * math.sqrt(c3), hi * math.sqrt(c3)),
+        rmsea_ci_robust=(lo * math.sqrt(c3), hi * math.sqrt(c3)) if pd_ok else (lo, hi),
     )

@@ -221,3 +221,18 @@ def test_equality_constraint_and_fixed_covariance_match_lavaan():
     _compare_params(fit, "bfi_wlsmv_con_params.csv", thresholds=False)
     n2, n3 = fit.params.query("lhs == 'N' and rhs in ['N2', 'N3']")["estimate"]
     assert n2 == n3
+
+
+def test_robust_indices_are_nan_when_sigma_is_not_positive_definite(cfa_fit):
+    """lavaan returns NA for the robust indices when Sigma* (or R) is not positive definite."""
+    from dancerec.indices._ordinal_stats import ordinal_fit_indices
+
+    s = cfa_fit.sample
+    nth = s.n_thresholds
+    gamma = s.gamma[nth:, nth:]
+    bad = cfa_fit.sigma.copy()
+    bad[0, 1] = bad[1, 0] = 1.5  # a correlation above 1: indefinite
+    delta = cfa_fit.model.jacobian(cfa_fit.x)
+    out = ordinal_fit_indices(s.corr, bad, 1 / np.diag(gamma), delta, gamma, s.n, cfa_fit.fit.npar, nth)
+    assert np.isnan(out.cfi_robust) and np.isnan(out.rmsea_robust) and np.isnan(out.rmsea_ci_robust[0])
+    assert np.isfinite(out.cfi_scaled)
