@@ -234,9 +234,25 @@ def efa(
     n_factors: Annotated[
         int | None, typer.Option("--n-factors", help="Factors to extract (default: parallel analysis).")
     ] = None,
-    method: Annotated[str, typer.Option(help="Extraction: minres, ml or principal.")] = "minres",
+    method: Annotated[
+        str,
+        typer.Option(
+            help="Extraction: minres, ml, pa (principal-axis factoring, psych fm='pa') or pc "
+            "(principal components, psych::principal; 'principal' is an alias)."
+        ),
+    ] = "minres",
     rotation: Annotated[str, typer.Option(help="Rotation: oblimin, promax, varimax or none.")] = "oblimin",
-    n_iter: Annotated[int, typer.Option("--n-iter", help="Random data sets for parallel analysis.")] = 100,
+    n_iter: Annotated[
+        int, typer.Option("--n-iter", help="Random data sets for parallel analysis (psych's default 20).")
+    ] = 20,
+    smc: Annotated[
+        bool,
+        typer.Option(
+            "--smc",
+            help="Parallel analysis on SMC-reduced eigenvalues (psych SMC = TRUE) instead of the one-factor "
+            "minres eigenvalues (psych's default).",
+        ),
+    ] = False,
     seed: SeedOption = None,
     plot: Annotated[
         Path | None,
@@ -254,7 +270,7 @@ def efa(
     fac = factorability(src.items, cols)
     console.print(
         f"KMO = {fac.kmo:.3f} ({fac.kmo_label}); Bartlett chi2({fac.bartlett_df}) = {fac.bartlett_chi2:.1f}, "
-        f"p = {fac.bartlett_p:.3g}",
+        f"p = {fac.bartlett_p:.3g} (pairwise correlations, N = {fac.n} of {fac.n_total})",
         highlight=False,
     )
     res = fit_efa(
@@ -266,11 +282,14 @@ def efa(
         structure=src.structure,
         n_iter=n_iter,
         seed=default_seed if seed is None else seed,
+        smc=smc,
     )
     pa = res.parallel
+    basis = "SMC-reduced" if pa.smc else "one-factor minres"
     console.print(
-        f"parallel analysis: {pa.n_factors} factor(s), {pa.n_components} component(s); Kaiser: {pa.n_kaiser}; "
-        f"extracted {res.n_factors} ({res.method}, {res.rotation})",
+        f"parallel analysis ({basis} eigenvalues, {pa.n_iter} random sets, N = {pa.n}): {pa.n_factors} "
+        f"factor(s), {pa.n_components} component(s); Kaiser: {pa.n_kaiser}; "
+        f"extracted {res.n_factors} ({res.method}, {res.rotation}, {res.n} complete cases)",
         highlight=False,
     )
     table = res.loadings.copy()
@@ -294,8 +313,13 @@ def efa(
             "n": res.n,
             "kmo": fac.kmo,
             "kmo_items": fac.kmo_items,
+            "factorability_n": fac.n,
+            "factorability_missing": fac.missing,
             "bartlett": {"chi2": fac.bartlett_chi2, "df": fac.bartlett_df, "p": fac.bartlett_p},
             "parallel": {
+                "basis": "smc" if pa.smc else "minres",
+                "n_iter": pa.n_iter,
+                "n": pa.n,
                 "n_factors": pa.n_factors,
                 "n_components": pa.n_components,
                 "n_kaiser": pa.n_kaiser,
