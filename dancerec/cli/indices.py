@@ -160,6 +160,15 @@ def items(
     _header(src)
     table = item_analysis(src.items, src.structure, scale_min=src.scale_min, scale_max=src.scale_max)
     print_table(table, title="item analysis", digits=2)
+    negative = table[table["item_total_r"] < 0]
+    if len(negative):
+        _note(
+            [
+                f"{dim}: item(s) {', '.join(g['item'])} correlate negatively with the rest of the dimension; "
+                "reverse-keyed item(s) not recoded?"
+                for dim, g in negative.groupby("dimension", sort=False)
+            ]
+        )
     write_json(json_path, {"n": len(src.items), "items": table})
 
 
@@ -178,6 +187,14 @@ def reliability(
             "--htmt", help="HTMT variant: geometric (semTools default) or arithmetic (Henseler 2015)."
         ),
     ] = "geometric",
+    alpha_sample: Annotated[
+        str,
+        typer.Option(
+            "--alpha-sample",
+            help="Respondents for alpha: pairwise (everyone who answered the dimension, pairwise covariances, "
+            "psych::alpha's default) or complete (complete cases of all items, the CFA's sample).",
+        ),
+    ] = "pairwise",
     json_path: JsonOption = None,
 ) -> None:
     """Reliability per dimension (alpha with Feldt CI, omega, CR, AVE) and discriminant validity (HTMT, Fornell-Larcker)."""
@@ -188,11 +205,14 @@ def reliability(
         raise UserError(f"unknown HTMT variant {htmt_method!r} (use geometric or arithmetic)")
     src, _ = _source(study, data, instrument, model, exclude_flagged, group_column, recoded)
     _header(src)
-    res = run(src.items, src.structure, htmt_method=htmt_method)
+    if alpha_sample not in ("pairwise", "complete"):
+        raise UserError(f"unknown --alpha-sample {alpha_sample!r} (use pairwise or complete)")
+    res = run(src.items, src.structure, htmt_method=htmt_method, alpha_sample=alpha_sample)
     cols = [
         "dimension",
         "n_items",
         "n",
+        "n_total",
         "alpha",
         "alpha_ci_low",
         "alpha_ci_high",
@@ -202,6 +222,14 @@ def reliability(
         "ave",
     ]
     print_table(res.table[cols], title="reliability (thresholds: alpha, omega, CR >= .70; AVE >= .50)")
+    n_cfa = int(res.table["n_cfa"].iloc[0])
+    console.print(
+        f"alpha: N used / N total per dimension (n / n_total, {alpha_sample}); omega, CR, AVE: the CFA's "
+        f"{n_cfa} / {int(res.table['n_total'].iloc[0])} complete cases",
+        highlight=False,
+    )
+    for line in res.warnings:
+        console.print(f"[bold red]warning:[/] {line}", highlight=False)
     weak = res.table[~(res.table["alpha_ok"] & res.table["cr_ok"] & res.table["ave_ok"])][
         "dimension"
     ].tolist()
