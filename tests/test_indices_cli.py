@@ -247,3 +247,26 @@ def test_efa_principal_axis_and_parallel_analysis_defaults(bfi_files, tmp_path):
     res = run("indices", "efa", "--data", str(bfi_files / "rec.csv"), "--model", str(bfi_files / "bfi.lav"),
               "--method", "paf")  # fmt: skip
     assert res.exit_code == 1 and "pa" in res.stderr
+
+
+def test_invariance_partial_and_score_tests_from_the_cli(hs_files, tmp_path):
+    csv, lav = str(hs_files / "hs.csv"), str(hs_files / "hs.lav")
+    out = tmp_path / "inv.json"
+    res = run("indices", "invariance", "--data", csv, "--model", lav, "--group-column", "school", "--strict",
+              "--json", str(out))  # fmt: skip
+    assert res.exit_code == 0, res.output
+    payload = json.loads(out.read_text())
+    assert [r["status"] for r in payload["levels"]] == ["holds", "holds", "fails", "not tested"]
+    assert payload["score_tests"]["level"] == "scalar"
+    assert payload["score_tests"]["tests"][0]["lhs"] == "x3"
+    assert "score tests of the scalar constraints" in res.stdout
+    res = run("indices", "invariance", "--data", csv, "--model", lav, "--group-column", "school",
+              "--free", "visual=~x2,x7~1", "--json", str(out))  # fmt: skip
+    assert res.exit_code == 0, res.output
+    payload = json.loads(out.read_text())
+    assert payload["free"] == ["visual=~x2", "x7~1"]
+    assert payload["levels"][2]["chi2"] == pytest.approx(148.5866, abs=1e-3)  # lavaan group.partial
+    assert payload["levels"][1]["freed"] == "visual=~x2"
+    res = run("indices", "invariance", "--data", csv, "--model", lav, "--group-column", "school",
+              "--free", "visual=~x1")  # fmt: skip
+    assert res.exit_code == 1 and "marker" in res.stderr and "Traceback" not in res.output

@@ -535,9 +535,22 @@ def invariance(
     group_column: GroupColumnOption = None,
     recoded: RecodedOption = False,
     strict: Annotated[bool, typer.Option("--strict", help="Also test equal residual variances.")] = False,
+    free: Annotated[
+        str | None,
+        typer.Option(
+            "--free",
+            help="Partial invariance: release these constraints in every group, lavaan group.partial notation, "
+            "comma-separated: factor=~item (loading), item~1 (intercept), item~~item (residual variance).",
+            show_default=False,
+        ),
+    ] = None,
+    n_scores: Annotated[
+        int, typer.Option("--scores", help="Score tests to show for the first failing level (0: none).")
+    ] = 8,
     json_path: JsonOption = None,
 ) -> None:
-    """Measurement invariance across groups: configural, metric and scalar models with delta chi2/CFI/RMSEA."""
+    """Measurement invariance across groups: configural, metric and scalar models with delta chi2/CFI/RMSEA,
+    partial invariance (--free) and score tests suggesting which constraint to release."""
     from dancerec.indices.invariance import measurement_invariance
 
     src, _ = _source(study, data, instrument, model, exclude_flagged, group_column, recoded)
@@ -545,9 +558,10 @@ def invariance(
     if src.group is None:
         raise UserError("no group column in the data (use --group-column)")
     levels = ("configural", "metric", "scalar", "strict") if strict else ("configural", "metric", "scalar")
-    res = measurement_invariance(src.items, src.structure, src.group, levels=levels)
+    res = measurement_invariance(src.items, src.structure, src.group, levels=levels, free=free)
     cols = [
         "level",
+        "freed",
         "chi2",
         "df",
         "cfi",
@@ -558,14 +572,24 @@ def invariance(
         "delta_p",
         "delta_cfi",
         "delta_rmsea",
-        "holds",
+        "status",
     ]
-    print_table(res.table[cols], title=f"measurement invariance across {', '.join(res.groups)}")
+    table = res.table[cols] if res.free else res.table[[c for c in cols if c != "freed"]]
+    print_table(table, title=f"measurement invariance across {', '.join(res.groups)}")
     console.print(
         f"highest level supported: [bold]{res.highest or 'none'}[/] "
         "(delta CFI >= -.010 and delta RMSEA <= .015)",
         highlight=False,
     )
+    if res.free:
+        console.print(f"released in every group (partial invariance): {res.free}", highlight=False)
+    if res.score_tests is not None and len(res.score_tests) and n_scores > 0:
+        st = res.score_tests.head(n_scores)
+        print_table(
+            st[["kind", "lhs", "op", "rhs", "group_b", "X2", "p", "p_holm"]],
+            title=f"score tests of the {res.score_level} constraints (lavTestScore, 1 df; p_holm over "
+            f"{len(res.score_tests)} constraints)",
+        )
     if res.latent_means is not None:
         print_table(res.latent_means, title="latent mean differences (scalar model)")
     _note(res.notes)
@@ -630,7 +654,7 @@ def _demo_indices(ctx: DemoContext) -> None:
     if report.invariance is not None:
         inv = report.invariance
         print_table(
-            inv.table[["level", "chi2", "df", "cfi", "rmsea", "delta_cfi", "delta_rmsea", "holds"]],
+            inv.table[["level", "chi2", "df", "cfi", "rmsea", "delta_cfi", "delta_rmsea", "status"]],
             title="measurement invariance across groups",
             out=out,
         )
