@@ -9,8 +9,8 @@ and put first on PYTHONPATH; the current tree is run the same way, so both pay t
 Measured per tree:
 - ``python -X importtime -c "import M"``: the cumulative microseconds of M for ``dancerec.indices``
   and ``dancerec.cli.indices``, and whether factor_analyzer, sklearn, semopy or sympy were loaded;
-- whole-process wall time of ``dancerec indices reliability`` and ``dancerec indices efa --method pa``
-  on psych's bfi (tests/fixtures/R/data/bfi.csv, 2,800 respondents, 25 items, reverse-keyed).
+- whole-process wall time of ``dancerec indices items``, ``indices reliability`` and ``indices efa
+  --method pa --n-factors 5`` on psych's bfi (tests/fixtures/R/data/bfi.csv, 2,800 respondents, 25 items, reverse-keyed).
 
 Usage: nice -n 10 .venv/bin/python benchmarks/bench_indices_startup.py [--runs 5] [--baseline 2d5ec15]
 (``benchmarks/bench_indices.py`` times the analyses themselves inside one process.)
@@ -60,9 +60,12 @@ def _env(path: Path) -> dict[str, str]:
 
 def _importtime(path: Path, module: str) -> tuple[float, list[str]]:
     """Cumulative import time of ``module`` in seconds and the heavy libraries it loaded."""
+    check = f"import {module}, sys; assert sys.modules['dancerec'].__file__.startswith({str(path)!r})"
+    subprocess.run([sys.executable, "-c", check], env=_env(path), cwd=path, check=True)
     res = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", f"import {module}"],
         env=_env(path),
+        cwd=path,  # not the repository root: its dancerec/ folder would shadow PYTHONPATH
         capture_output=True,
         text=True,
         check=True,
@@ -120,6 +123,7 @@ def main() -> None:
         }
         data, model = _bfi_files(tmpdir)
         commands = {
+            "indices items": ["indices", "items", "--data", data, "--model", model],
             "indices reliability": ["indices", "reliability", "--data", data, "--model", model],
             "indices efa --method pa --n-factors 5": [
                 "indices",

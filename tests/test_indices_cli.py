@@ -224,6 +224,10 @@ def test_reliability_uses_every_respondent_and_warns_about_reverse_keying(bfi_fi
               "--alpha-sample", "complete", "--json", str(out))  # fmt: skip
     assert res.exit_code == 0, res.output
     assert json.loads(out.read_text())["dimensions"][2]["alpha"] == pytest.approx(0.7651224, abs=1e-6)
+    res = run("indices", "reliability", "--data", str(bfi_files / "rec.csv"), "--model", lav,
+              "--omega-h", "5", "--json", str(out))  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert json.loads(out.read_text())["omega_hierarchical"]["omega_h"] == pytest.approx(0.4617096, abs=1e-5)
     res = run("indices", "reliability", "--data", str(bfi_files / "raw.csv"), "--model", lav)
     assert res.exit_code == 0, res.output
     flat = " ".join(res.stdout.split())

@@ -223,3 +223,38 @@ def test_unreversed_items_are_named_in_a_warning():
     assert t.at["N", "negative_items"] == ""
     assert any(w.startswith("E: item(s) E1, E2, E3, E4, E5 correlate negatively") for w in res.warnings)
     assert not any(w.startswith("N:") for w in res.warnings)
+
+
+def test_omega_hierarchical_matches_psych_omega():
+    """psych::omega(bfi reverse-keyed, nfactors = 3 and 5) and HS (3): omega_h and omega_total to 1e-5,
+    the reflected items (psych's key) the neuroticism items and O4."""
+    import json
+    from pathlib import Path
+
+    from dancerec.indices.omega import omega_hierarchical
+
+    ref = json.loads(
+        (Path(__file__).parent / "fixtures" / "R" / "reliability" / "bfi_omega.json").read_text()
+    )
+    _, rec, _ = _bfi_reversed()
+    items = [f"{t}{i}" for t in "ACENO" for i in range(1, 6)]
+    for k in (3, 5):
+        om = omega_hierarchical(rec, items, n_factors=k)
+        r = ref[f"k{k}"]
+        assert om.omega_h == pytest.approx(r["omega_h"], abs=1e-5)
+        assert om.omega_total == pytest.approx(r["omega_tot"], abs=1e-5)
+        assert om.g_loadings.to_numpy() == pytest.approx(r["g"], abs=1e-4)  # psych reports them reflected
+        assert om.reflected == [i for i, k_ in zip(items, r["key"], strict=True) if k_ < 0]
+        assert om.n == 2800
+    hs = omega_hierarchical(holzinger39.get_data(), [f"x{i}" for i in range(1, 10)], n_factors=3)
+    assert hs.omega_h == pytest.approx(ref["hs_k3"]["omega_h"], abs=1e-5)
+    assert hs.omega_total == pytest.approx(ref["hs_k3"]["omega_tot"], abs=1e-5)
+
+
+def test_omega_hierarchical_rejects_too_many_factors():
+    from dancerec.indices.omega import omega_hierarchical
+
+    from dancerec.errors import UserError
+
+    with pytest.raises(UserError, match="group factors"):
+        omega_hierarchical(holzinger39.get_data(), [f"x{i}" for i in range(1, 10)], n_factors=8)

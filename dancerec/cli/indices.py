@@ -195,6 +195,14 @@ def reliability(
             "psych::alpha's default) or complete (complete cases of all items, the CFA's sample).",
         ),
     ] = "pairwise",
+    omega_h: Annotated[
+        int,
+        typer.Option(
+            "--omega-h",
+            help="Also omega hierarchical of the whole instrument with this many group factors (psych::omega; "
+            "0: skip).",
+        ),
+    ] = 0,
     json_path: JsonOption = None,
 ) -> None:
     """Reliability per dimension (alpha with Feldt CI, omega, CR, AVE) and discriminant validity (HTMT, Fornell-Larcker)."""
@@ -245,9 +253,30 @@ def reliability(
         flags = htmt_flags(res.htmt)
         if len(flags):
             _note([f"HTMT > .85: {r.dimension_a}-{r.dimension_b} ({r.htmt:.3f})" for r in flags.itertuples()])
+    payload = res.to_json()
+    if omega_h:
+        from dancerec.indices.omega import omega_hierarchical
+
+        om = omega_hierarchical(
+            src.items, [i for its in src.structure.values() for i in its], n_factors=omega_h
+        )
+        console.print(
+            f"omega hierarchical = {om.omega_h:.3f}, omega total = {om.omega_total:.3f} ({om.n_factors} group "
+            f"factors, N = {om.n}; reflected: {', '.join(om.reflected) or 'none'})",
+            highlight=False,
+        )
+        payload["omega_hierarchical"] = {
+            "omega_h": om.omega_h,
+            "omega_total": om.omega_total,
+            "n_factors": om.n_factors,
+            "n": om.n,
+            "reflected": om.reflected,
+            "g_loadings": om.g_loadings,
+            "definition": om.definition,
+        }
     for key in ("alpha", "omega", "cr", "ave"):
         console.print(f"[dim]{key}: {res.definitions[key]}[/]", highlight=False)
-    write_json(json_path, res.to_json())
+    write_json(json_path, payload)
 
 
 @app.command()
