@@ -1,9 +1,6 @@
 """Evaluation indices: reliability, validity, EFA, CFA, SEM and group comparisons (lavaan-compatible).
 
-Importing the package applies the compatibility shims in :mod:`dancerec.indices._compat`
-(factor_analyzer with scikit-learn >= 1.8).
+Importing the package is light: heavy libraries (factor_analyzer and scikit-learn, semopy) are imported
+by the functions that use them; the factor_analyzer shim in :mod:`dancerec.indices._compat` is applied
+when factor_analyzer is first used.
 """
-
-from dancerec.indices import _compat
-
-_compat.apply()

@@ -1,9 +1,13 @@
-"""Compatibility shims for third-party libraries, applied when ``dancerec.indices`` is imported.
+"""Compatibility shims for third-party libraries, applied when factor_analyzer is first used.
 
 factor_analyzer 0.5.1 (its latest release) calls ``sklearn.utils.check_array(force_all_finite=...)``;
 scikit-learn 1.8 removed that argument in favour of ``ensure_all_finite`` and the call raises
 ``TypeError``. Pinning scikit-learn < 1.8 would hold back the whole environment, so the module-level
 ``check_array`` names inside factor_analyzer are replaced by a wrapper that renames the argument.
+
+factor_analyzer pulls in scikit-learn (about 1.7 s of imports), so it is imported only through
+:func:`factor_analyzer_class` / :func:`rotator`, which apply the shim first; importing
+``dancerec.indices`` loads neither.
 """
 
 from __future__ import annotations
@@ -52,3 +56,19 @@ def patch_factor_analyzer() -> bool:
 def apply() -> None:
     """Apply every shim (idempotent)."""
     patch_factor_analyzer()
+
+
+def factor_analyzer_class() -> type:
+    """``factor_analyzer.FactorAnalyzer``, imported on first use with the shim applied."""
+    apply()
+    from factor_analyzer import FactorAnalyzer
+
+    return FactorAnalyzer
+
+
+def rotator(method: str) -> Any:
+    """A ``factor_analyzer.Rotator`` for ``method``, imported on first use with the shim applied."""
+    apply()
+    from factor_analyzer.rotator import Rotator
+
+    return Rotator(method=method)

@@ -1,11 +1,14 @@
-"""Exploratory factor analysis with factor_analyzer, corrected where it disagrees with psych/SPSS.
+"""Exploratory factor analysis, matching psych where factor_analyzer disagrees with it.
 
-- How many factors: Horn's parallel analysis (eigenvalues of the observed correlation matrix against
-  the 95th percentile of eigenvalues from random normal data of the same size, Glorfeld 1995), for
-  both principal components and common factors (SMC on the diagonal, as ``psych::fa.parallel``),
-  with Kaiser's eigenvalue > 1 rule and the scree values for comparison. Hand-written because
-  factor_analyzer has no parallel analysis.
-- Extraction: minres (psych's default) or ML; rotation oblimin, promax, varimax or none.
+- How many factors: Horn's parallel analysis with ``psych::fa.parallel``'s default definitions
+  (one-factor minres eigenvalues, pairwise correlations, 20 random data sets, 95th percentile; SMC
+  on the diagonal as an option), with Kaiser's eigenvalue > 1 rule for comparison: see
+  :mod:`dancerec.indices.parallel`.
+- Extraction: minres (psych's default) and ML via factor_analyzer; principal-axis factoring ("pa",
+  iterated communalities from an SMC start, ``psych::fa(fm = "pa")``) and principal components
+  ("pc", ``psych::principal``) here with an exact symmetric eigendecomposition (factor_analyzer's
+  "principal" is components from a randomized SVD, about 1e-3 off psych). Rotation oblimin,
+  promax, varimax or none (factor_analyzer's GPA rotator).
 - Corrections to factor_analyzer 0.5.1:
   * after an oblique rotation ``get_communalities()`` sums squared pattern loadings; the communality
     psych reports is h2 = diag(P Phi P'), computed here;
@@ -14,6 +17,7 @@
   * each factor is oriented so that its loadings sum to a positive number (R/SPSS convention).
 - Variance accounted for by each factor after an oblique rotation is colSums(P * S)
   (= diag(Phi P'P), psych's "SS loadings"); they add up to the total communality.
+- The EFA itself uses complete cases (N reported); parallel analysis uses every respondent.
 """
 
 from __future__ import annotations
@@ -23,97 +27,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from dancerec.indices import _compat
 from dancerec.indices._threads import single_blas_thread
 from dancerec.indices.data import prepare_items
+from dancerec.indices.parallel import ParallelAnalysis, parallel_analysis
 
 from dancerec.errors import UserError
 
-__all__ = ["EFAResult", "ParallelAnalysis", "fit_efa", "parallel_analysis"]
+__all__ = ["METHODS", "EFAResult", "ParallelAnalysis", "fit_efa", "parallel_analysis"]
 
-_compat.apply()
+METHODS = ("minres", "ml", "pa", "pc")
 
 ROTATIONS = ("oblimin", "promax", "varimax", "none")
 OBLIQUE = ("oblimin", "promax")
-
-
-@dataclass(frozen=True)
-class ParallelAnalysis:
-    """Eigenvalues per position: observed (PCA and FA), random mean and percentile, and the suggestions."""
-
-    table: pd.DataFrame
-    n_factors: int  # parallel analysis on common factors (FA eigenvalues)
-    n_components: int  # parallel analysis on principal components
-    n_kaiser: int  # eigenvalues of R greater than 1
-    n_iter: int
-    percentile: float
-
-
-def _smc_reduced(r: np.ndarray) -> np.ndarray:
-    """Correlation matrix with squared multiple correlations on the diagonal."""
-    try:
-        inv = np.linalg.inv(r)
-        smc = 1.0 - 1.0 / np.diag(inv)
-    except np.linalg.LinAlgError:
-        smc = np.max(np.abs(r - np.eye(len(r))), axis=1)
-    out = r.copy()
-    np.fill_diagonal(out, smc)
-    return out
-
-
-def _eig(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    pca = np.sort(np.linalg.eigvalsh(r))[::-1]
-    fa = np.sort(np.linalg.eigvalsh(_smc_reduced(r)))[::-1]
-    return pca, fa
-
-
-def _leading_count(observed: np.ndarray, threshold: np.ndarray) -> int:
-    above = observed > threshold
-    return int(np.argmin(above)) if not above.all() else len(above)
-
-
-@single_blas_thread
-def parallel_analysis(
-    data: pd.DataFrame,
-    items: Sequence[str] | None = None,
-    *,
-    n_iter: int = 100,
-    percentile: float = 95.0,
-    seed: int = 0,
-) -> ParallelAnalysis:
-    """Horn's parallel analysis with ``n_iter`` seeded random normal data sets of the same size."""
-    cols = list(items) if items is not None else list(data.columns)
-    frame = prepare_items(data, cols, min_n=len(cols) + 2, what="parallel analysis").frame
-    n, p = frame.shape
-    r = np.corrcoef(frame.to_numpy(float), rowvar=False)
-    obs_pca, obs_fa = _eig(r)
-    rng = np.random.default_rng(seed)
-    sim_pca = np.empty((n_iter, p))
-    sim_fa = np.empty((n_iter, p))
-    for b in range(n_iter):
-        z = rng.standard_normal((n, p))
-        sim_pca[b], sim_fa[b] = _eig(np.corrcoef(z, rowvar=False))
-    pct_pca = np.percentile(sim_pca, percentile, axis=0)
-    pct_fa = np.percentile(sim_fa, percentile, axis=0)
-    table = pd.DataFrame(
-        {
-            "position": np.arange(1, p + 1),
-            "eigen_pca": obs_pca,
-            "random_pca_mean": sim_pca.mean(axis=0),
-            f"random_pca_p{percentile:g}": pct_pca,
-            "eigen_fa": obs_fa,
-            "random_fa_mean": sim_fa.mean(axis=0),
-            f"random_fa_p{percentile:g}": pct_fa,
-        }
-    )
-    return ParallelAnalysis(
-        table=table,
-        n_factors=max(1, _leading_count(obs_fa, pct_fa)),
-        n_components=max(1, _leading_count(obs_pca, pct_pca)),
-        n_kaiser=int(np.sum(obs_pca > 1.0)),
-        n_iter=n_iter,
-        percentile=percentile,
-    )
 
 
 @dataclass(frozen=True)
@@ -145,6 +70,81 @@ def _orient(p: np.ndarray, s: np.ndarray, phi: np.ndarray) -> tuple[np.ndarray, 
     return p @ d, s @ d, d @ phi @ d
 
 
+def _smc(r: np.ndarray) -> np.ndarray:
+    try:
+        return 1.0 - 1.0 / np.diag(np.linalg.inv(r))
+    except np.linalg.LinAlgError:
+        return np.max(np.abs(r - np.eye(len(r))), axis=1)
+
+
+def _leading(r: np.ndarray, k: int) -> np.ndarray:
+    """Loadings of the ``k`` leading eigenpairs of ``r``: V_k diag(sqrt(lambda_k)) (exact eigh)."""
+    vals, vecs = np.linalg.eigh(r)
+    order = np.argsort(vals)[::-1][:k]
+    return vecs[:, order] * np.sqrt(np.maximum(vals[order], 0.0))
+
+
+def principal_axis(r: np.ndarray, k: int, *, min_err: float = 0.001, max_iter: int = 50) -> np.ndarray:
+    """Iterated principal-axis factoring as ``psych::fa(fm = "pa")``: SMC start; the diagonal is
+    replaced by the communalities until their sum changes by less than ``min_err`` (at most
+    ``max_iter`` rounds; psych's stopping rule, so loadings agree with psych to its tolerance)."""
+    reduced = r.copy()
+    np.fill_diagonal(reduced, _smc(r))
+    comm = float(np.trace(reduced))
+    load = _leading(reduced, k)
+    for _ in range(max_iter):
+        load = _leading(reduced, k)
+        new = np.sum(load**2, axis=1)
+        np.fill_diagonal(reduced, new)
+        err = abs(comm - float(new.sum()))
+        comm = float(new.sum())
+        if err <= min_err:
+            break
+    return load
+
+
+def _rotate(load: np.ndarray, rot: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pattern, structure and factor correlations after ``rot`` (factor_analyzer's Rotator, GPA)."""
+    k = load.shape[1]
+    if rot is None:
+        return load, load.copy(), np.eye(k)
+    from dancerec.indices._compat import rotator
+
+    r = rotator(rot)
+    p = np.asarray(r.fit_transform(load), dtype=float)
+    if rot in OBLIQUE and r.phi_ is not None:
+        phi = np.asarray(r.phi_, dtype=float)
+        return p, p @ phi, phi
+    return p, p.copy(), np.eye(k)
+
+
+def _sort_by_variance(
+    p: np.ndarray, s: np.ndarray, phi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    order = np.argsort(-(p * s).sum(axis=0), kind="stable")
+    return p[:, order], s[:, order], phi[np.ix_(order, order)]
+
+
+def _extract(frame: pd.DataFrame, k: int, method: str, rot: str | None):
+    """(pattern, structure, phi) for ``method``; minres/ml via factor_analyzer, pa/pc here."""
+    x = frame.to_numpy(float)
+    if method in ("pa", "pc"):
+        r = np.corrcoef(x, rowvar=False)
+        load = principal_axis(r, k) if method == "pa" else _leading(r, k)
+        load = load * np.where(load.sum(axis=0) < 0, -1.0, 1.0)
+        return _sort_by_variance(*_rotate(load, rot)) if k > 1 else _rotate(load, rot)
+    from dancerec.indices._compat import factor_analyzer_class
+
+    fa = factor_analyzer_class()(n_factors=k, rotation=rot, method=method)
+    fa.fit(x)
+    p = np.asarray(fa.loadings_, dtype=float)
+    if rot in OBLIQUE:
+        s = np.asarray(fa.structure_, dtype=float)
+        phi = np.linalg.lstsq(p, s, rcond=None)[0]
+        return p, s, (phi + phi.T) / 2
+    return p, p.copy(), np.eye(k)
+
+
 @single_blas_thread
 def fit_efa(
     data: pd.DataFrame,
@@ -156,36 +156,31 @@ def fit_efa(
     structure: Mapping[str, Sequence[str]] | None = None,
     cross_threshold: float = 0.30,
     primary_threshold: float = 0.40,
-    n_iter: int = 100,
+    n_iter: int = 20,
     seed: int = 0,
+    smc: bool = False,
 ) -> EFAResult:
-    """EFA of ``items`` (default: all columns). ``n_factors`` defaults to parallel analysis.
+    """EFA of ``items`` (default: all columns) on complete cases.
 
+    ``method``: minres (psych's default), ml, pa (principal-axis factoring, ``psych::fa(fm = "pa")``)
+    or pc (principal components, ``psych::principal``; "principal" is accepted as an alias).
+    ``n_factors`` defaults to parallel analysis (psych's ``fa.parallel`` definitions on all
+    respondents with pairwise correlations; ``smc`` / ``n_iter`` / ``seed`` are passed to it).
     ``structure`` (the intended factor -> items) adds each item's intended dimension to ``items``.
     """
-    from factor_analyzer import FactorAnalyzer
-
-    if method not in ("minres", "ml", "principal"):
-        raise UserError(f"unknown extraction method {method!r} (use minres, ml or principal)")
+    method = "pc" if method == "principal" else method
+    if method not in METHODS:
+        raise UserError(f"unknown extraction method {method!r} (use {', '.join(METHODS)})")
     if rotation not in ROTATIONS:
         raise UserError(f"unknown rotation {rotation!r} (use {', '.join(ROTATIONS)})")
     cols = list(items) if items is not None else list(data.columns)
     frame = prepare_items(data, cols, min_n=len(cols) + 2, what="EFA").frame
-    pa = parallel_analysis(frame, cols, n_iter=n_iter, seed=seed)
+    pa = parallel_analysis(data, cols, n_iter=n_iter, seed=seed, smc=smc)
     k = int(n_factors) if n_factors is not None else pa.n_factors
     if k < 1 or k >= len(cols):
         raise UserError(f"cannot extract {k} factor(s) from {len(cols)} items")
     rot = None if rotation == "none" or k == 1 else rotation
-    fa = FactorAnalyzer(n_factors=k, rotation=rot, method=method)
-    fa.fit(frame.to_numpy(float))
-    p = np.asarray(fa.loadings_, dtype=float)
-    if rot in OBLIQUE:
-        s = np.asarray(fa.structure_, dtype=float)
-        phi = np.linalg.lstsq(p, s, rcond=None)[0]
-        phi = (phi + phi.T) / 2
-    else:
-        phi = np.eye(k)
-        s = p.copy()
+    p, s, phi = _extract(frame, k, method, rot)
     p, s, phi = _orient(p, s, phi)
     names = [f"F{j + 1}" for j in range(k)]
     h2 = np.einsum("ij,jk,ik->i", p, phi, p)

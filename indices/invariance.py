@@ -17,7 +17,14 @@ gradient, L-BFGS-B). It follows lavaan's conventions (``cfa(..., group = , group
 
 Decision rule: a level holds when delta CFI >= -0.010 (Cheung & Rensvold 2002) and delta RMSEA
 <= 0.015 (Chen 2007) against the previous level; the delta chi2 test is reported alongside (it rejects
-trivial differences in large samples). Latent means are compared only when scalar invariance holds.
+trivial differences in large samples). Levels are tested in sequence: after the first failure the
+later levels are fitted and shown but marked "not tested". Latent means are compared only when
+(partial) scalar invariance holds.
+
+Partial invariance (lavaan ``group.partial``): named loadings, intercepts or residual variances are
+released from the equality constraints in every group (``free="visual=~x2, x7~1"``); the table's
+``freed`` column lists them per level. Score tests of the first failing level's constraints
+(lavaan's ``lavTestScore``) suggest what to release: :mod:`dancerec.indices.partial`.
 """
 
 from __future__ import annotations
@@ -70,6 +77,8 @@ class MultiGroupFit:
     residual_var: pd.DataFrame
     latent_means: pd.DataFrame
     message: str = ""
+    free: frozenset = frozenset()  # parameters released from the level's equality constraints
+    x: np.ndarray | None = None  # the estimates in the order of the level's parameter layout
 
 
 @dataclass
@@ -82,6 +91,9 @@ class InvarianceResult:
     latent_means: pd.DataFrame | None
     groups: list[str]
     notes: list[str] = field(default_factory=list)
+    score_tests: pd.DataFrame | None = None  # univariate score tests of the first failing level
+    score_level: str | None = None
+    free: str = ""  # released parameters (lavaan notation)
 
     def to_json(self) -> dict:
         return {
@@ -89,21 +101,38 @@ class InvarianceResult:
             "levels": self.table,
             "highest_level": self.highest,
             "latent_means": self.latent_means,
+            "free": [t for t in self.free.split(", ") if t],
+            "score_tests": {"level": self.score_level, "tests": self.score_tests}
+            if self.score_tests is not None
+            else None,
             "notes": self.notes,
         }
 
 
 class _Layout:
-    """Where each free parameter sits, for one invariance level."""
+    """Where each free parameter sits, for one invariance level.
 
-    def __init__(self, structure: Mapping[str, Sequence[str]], items: list[str], n_groups: int, level: str):
+    ``free``: parameters released from the level's equality constraints (partial invariance), as
+    ("lam", item, factor), ("nu", item) or ("theta", item). ``full=True`` lays out a separate copy
+    of every parameter in every group (the unconstrained parameterisation of the score tests).
+    """
+
+    def __init__(
+        self,
+        structure: Mapping[str, Sequence[str]],
+        items: list[str],
+        n_groups: int,
+        level: str,
+        free: frozenset = frozenset(),
+        full: bool = False,
+    ):
         self.items = items
         self.factors = list(structure)
         p, k, g_n = len(items), len(self.factors), n_groups
         pos = {it: i for i, it in enumerate(items)}
-        shared_lam = level in ("metric", "scalar", "strict")
-        shared_nu = level in ("scalar", "strict")
-        shared_theta = level == "strict"
+        shared_lam = level in ("metric", "scalar", "strict") and not full
+        shared_nu = level in ("scalar", "strict") and not full
+        shared_theta = level == "strict" and not full
         free_alpha = level in ("scalar", "strict")
         keys: dict[tuple, int] = {}
 
@@ -122,16 +151,18 @@ class _Layout:
             self.lam_fixed[pos[its[0]], f] = 1.0
             for g in range(g_n):
                 for it in its[1:]:
-                    key = ("lam", pos[it], f) if shared_lam else ("lam", g, pos[it], f)
+                    same = shared_lam and ("lam", it, factor) not in free
+                    key = ("lam", pos[it], f) if same else ("lam", g, pos[it], f)
                     self.lam[g, pos[it], f] = idx(key)
-            del factor
         for g in range(g_n):
             for a in range(k):
                 for b in range(a + 1):
                     self.phi[g, a, b] = self.phi[g, b, a] = idx(("phi", g, a, b))
-            for i in range(p):
-                self.theta[g, i] = idx(("theta", i) if shared_theta else ("theta", g, i))
-                self.nu[g, i] = idx(("nu", i) if shared_nu else ("nu", g, i))
+            for i, it in enumerate(items):
+                same_theta = shared_theta and ("theta", it) not in free
+                same_nu = shared_nu and ("nu", it) not in free
+                self.theta[g, i] = idx(("theta", i) if same_theta else ("theta", g, i))
+                self.nu[g, i] = idx(("nu", i) if same_nu else ("nu", g, i))
             if free_alpha and g > 0:
                 for f in range(k):
                     self.alpha[g, f] = idx(("alpha", g, f))
@@ -250,13 +281,21 @@ def fit_multigroup(
     *,
     level: str = "configural",
     groups_order: Sequence[str] | None = None,
+    free: str | Sequence[str] | None = None,
 ) -> MultiGroupFit:
-    """Fit one multi-group CFA at ``level`` (configural, metric, scalar or strict)."""
+    """Fit one multi-group CFA at ``level`` (configural, metric, scalar or strict).
+
+    ``free``: parameters released from the level's equality constraints, lavaan ``group.partial``
+    notation ("visual=~x2, x7~1"); see :func:`dancerec.indices.partial.parse_free`.
+    """
+    from dancerec.indices.partial import parse_free
+
     if level not in LEVELS:
         raise UserError(f"unknown invariance level {level!r} (use {', '.join(LEVELS)})")
     structure = structure_of(model)
+    released = parse_free(free, structure)
     gdata, items, _ = _group_data(data, structure, group, groups_order)
-    return _fit(structure, items, gdata, level)
+    return _fit(structure, items, gdata, level, released)
 
 
 def _group_data(data, structure, group, groups_order):
@@ -285,8 +324,10 @@ def _group_data(data, structure, group, groups_order):
     return gdata, items, order
 
 
-def _fit(structure, items, gdata: list[_GroupData], level: str) -> MultiGroupFit:
-    layout = _Layout(structure, items, len(gdata), level)
+def _fit(
+    structure, items, gdata: list[_GroupData], level: str, free: frozenset = frozenset()
+) -> MultiGroupFit:
+    layout = _Layout(structure, items, len(gdata), level, free)
     n_total = sum(gd.n for gd in gdata)
     x0 = _start(layout, gdata, structure)
     with threadpool_limits(1), np.errstate(all="ignore"):
@@ -359,60 +400,9 @@ def _fit(structure, items, gdata: list[_GroupData], level: str) -> MultiGroupFit
         residual_var=pd.DataFrame(resid, index=items),
         latent_means=pd.DataFrame(means, index=layout.factors),
         message=str(res.message),
+        free=free,
+        x=x,
     )
-
-
-def _latent_mean_tests(structure, items, gdata, fit: MultiGroupFit) -> pd.DataFrame:
-    """Latent mean of each group against the first (scalar model) with SE from the observed information."""
-    layout = _Layout(structure, items, len(gdata), fit.level)
-    n_total = sum(gd.n for gd in gdata)
-    # re-assemble the parameter vector from the fit
-    x = np.zeros(layout.npar)
-    for g, gd in enumerate(gdata):
-        lam = fit.loadings[gd.name].to_numpy()
-        m = layout.lam[g] >= 0
-        x[layout.lam[g][m]] = lam[m]
-        x[layout.phi[g]] = fit.factor_cov[gd.name].to_numpy()
-        x[layout.theta[g]] = fit.residual_var[gd.name].to_numpy()
-        x[layout.nu[g]] = fit.intercepts[gd.name].to_numpy()
-        am = layout.alpha[g] >= 0
-        x[layout.alpha[g][am]] = fit.latent_means[gd.name].to_numpy()[am]
-    # observed information = (N / 2) * Hessian of F, by central differences of the analytic gradient
-    h = np.zeros((layout.npar, layout.npar))
-    step = 1e-5
-    for i in range(layout.npar):
-        e = np.zeros(layout.npar)
-        e[i] = step * max(1.0, abs(x[i]))
-        gp = _objective(x + e, layout, gdata, n_total)[1]
-        gm = _objective(x - e, layout, gdata, n_total)[1]
-        h[:, i] = (gp - gm) / (2 * e[i])
-    h = (h + h.T) / 2 * n_total / 2
-    try:
-        acov = np.linalg.inv(h)
-    except np.linalg.LinAlgError:
-        acov = np.linalg.pinv(h)
-    ref = gdata[0].name
-    rows = []
-    for g, gd in enumerate(gdata[1:], start=1):
-        for f, factor in enumerate(layout.factors):
-            i = layout.alpha[g, f]
-            est = float(x[i])
-            se = float(np.sqrt(max(acov[i, i], 0.0)))
-            pooled = np.sqrt((fit.factor_cov[ref].iat[f, f] + fit.factor_cov[gd.name].iat[f, f]) / 2)
-            z = est / se if se > 0 else np.nan
-            rows.append(
-                {
-                    "factor": factor,
-                    "group": gd.name,
-                    "reference": ref,
-                    "mean_diff": est,
-                    "se": se,
-                    "z": z,
-                    "p": float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else np.nan,
-                    "d": est / pooled if pooled > 0 else np.nan,
-                }
-            )
-    return pd.DataFrame(rows)
 
 
 @single_blas_thread
@@ -423,12 +413,24 @@ def measurement_invariance(
     *,
     levels: Sequence[str] = ("configural", "metric", "scalar"),
     groups_order: Sequence[str] | None = None,
+    free: str | Sequence[str] | None = None,
+    score: bool = True,
 ) -> InvarianceResult:
-    """Fit the invariance levels in order and compare each with the previous one."""
+    """Fit the invariance levels in order and compare each with the previous one.
+
+    ``free`` releases named loadings / intercepts / residual variances in every level that would
+    constrain them (partial invariance; ``freed`` column). Once a level fails, the later levels are
+    still fitted and shown but their ``holds`` is None and ``status`` "not tested": invariance is
+    tested in sequence. With ``score``, the constraints of the first failing level get lavaan's
+    univariate score tests (``score_tests``): which parameter to release first.
+    """
+    from dancerec.indices.partial import format_free, parse_free, score_tests
+
     for lev in levels:
         if lev not in LEVELS:
             raise UserError(f"unknown invariance level {lev!r} (use {', '.join(LEVELS)})")
     structure = structure_of(model)
+    released = parse_free(free, structure)
     gdata, items, _ = _group_data(data, structure, group, groups_order)
     fits: dict[str, MultiGroupFit] = {}
     rows = []
@@ -436,11 +438,13 @@ def measurement_invariance(
     highest = None
     still = True
     notes = []
+    failed: str | None = None
     for lev in levels:
-        fit = _fit(structure, items, gdata, lev)
+        fit = _fit(structure, items, gdata, lev, released)
         fits[lev] = fit
         row = {
             "level": lev,
+            "freed": format_free(released, lev),
             "chi2": fit.chi2,
             "df": fit.df,
             "p": fit.pvalue,
@@ -458,6 +462,7 @@ def measurement_invariance(
             "delta_cfi": np.nan,
             "delta_rmsea": np.nan,
             "holds": True,
+            "status": "holds",
             "converged": fit.converged,
         }
         if not fit.converged:
@@ -473,14 +478,31 @@ def measurement_invariance(
                 delta_rmsea=fit.rmsea - prev.rmsea,
             )
             row["holds"] = bool(row["delta_cfi"] >= DELTA_CFI and row["delta_rmsea"] <= DELTA_RMSEA)
-        still = still and row["holds"]
+        if not still:
+            row["holds"], row["status"] = None, "not tested"
+        elif not row["holds"]:
+            row["status"] = "fails"
+            failed = lev
+        still = still and bool(row["holds"])
         if still:
             highest = lev
         rows.append(row)
         prev = fit
+    scores = None
+    if score and failed is not None:
+        scores = score_tests(structure, items, gdata, fits[failed])
+        if len(scores):
+            top = scores.iloc[0]
+            notes.append(
+                f"{failed} invariance fails; largest score test: {top.lhs}{top.op}{top.rhs} "
+                f"(X2(1) = {top.X2:.2f}, Holm-adjusted p = {top.p_holm:.3g} over {len(scores)} constraints): "
+                "release it with --free and refit (one parameter at a time)"
+            )
     latent = None
     if "scalar" in fits and highest in ("scalar", "strict"):
-        latent = _latent_mean_tests(structure, items, gdata, fits["scalar"])
+        from dancerec.indices.latent_means import latent_mean_tests
+
+        latent = latent_mean_tests(structure, items, gdata, fits["scalar"])
     elif "scalar" in fits:
         notes.append("scalar invariance does not hold: latent means are not compared")
     return InvarianceResult(
@@ -490,4 +512,7 @@ def measurement_invariance(
         latent_means=latent,
         groups=[gd.name for gd in gdata],
         notes=notes,
+        score_tests=scores,
+        score_level=failed if scores is not None else None,
+        free=format_free(released, "strict"),
     )

@@ -9,8 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from dancerec.indices.efa import ParallelAnalysis
 from dancerec.indices.groups import GroupComparison
+from dancerec.indices.parallel import ParallelAnalysis
 
 __all__ = ["group_means_plot", "scree_plot"]
 

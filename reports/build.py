@@ -538,7 +538,7 @@ def _groups(b: Builder) -> None:
                     ("delta_p", Markup("<i>p</i>"), "p"),
                     ("delta_cfi", "ΔCFI", "bounded3"),
                     ("delta_rmsea", "ΔRMSEA", "bounded3"),
-                    ("holds", "Holds", "bool"),
+                    ("status", "Holds", "text"),
                 ],
                 "Measurement invariance across groups",
                 note="A level holds when ΔCFI ≥ −.010 and ΔRMSEA ≤ .015 against the previous level; group "

@@ -189,3 +189,88 @@ def test_sem_with_a_full_model_file_and_an_observed_covariate(hs_files, tmp_path
     # free: 6 loadings, 9 residual variances, the visual variance, 2 latent residual variances, 2 paths
     payload = json.loads(out.read_text())
     assert payload["df"] == 10 * 11 // 2 - 1 - (6 + 9 + 1 + 2 + 2)
+
+
+BFI_MODEL = "".join(f"{t} =~ {' + '.join(f'{t}{i}' for i in range(1, 6))}\n" for t in "ACENO")
+
+
+@pytest.fixture(scope="module")
+def bfi_files(tmp_path_factory):
+    from pathlib import Path
+
+    folder = tmp_path_factory.mktemp("bfi")
+    raw = pd.read_csv(Path(__file__).parent / "fixtures" / "R" / "data" / "bfi.csv", index_col=0)
+    raw.iloc[:, :25].to_csv(folder / "raw.csv", index=False)
+    rec = raw.iloc[:, :25].copy()
+    for item in ("A1", "C4", "C5", "E1", "E2", "O2", "O5"):
+        rec[item] = 7 - rec[item]
+    rec.to_csv(folder / "rec.csv", index=False)
+    (folder / "bfi.lav").write_text(BFI_MODEL, encoding="utf-8")
+    return folder
+
+
+def test_reliability_uses_every_respondent_and_warns_about_reverse_keying(bfi_files, tmp_path):
+    lav = str(bfi_files / "bfi.lav")
+    out = tmp_path / "rel.json"
+    res = run(
+        "indices", "reliability", "--data", str(bfi_files / "rec.csv"), "--model", lav, "--json", str(out)
+    )
+    assert res.exit_code == 0, res.output
+    dims = json.loads(out.read_text())["dimensions"]
+    assert [(d["n"], d["n_total"], d["n_cfa"]) for d in dims] == [(2800, 2800, 2436)] * 5
+    assert dims[2]["alpha"] == pytest.approx(0.7617328, abs=1e-6)  # psych::alpha, pairwise
+    assert "warning:" not in res.stdout
+    res = run("indices", "reliability", "--data", str(bfi_files / "rec.csv"), "--model", lav,
+              "--alpha-sample", "complete", "--json", str(out))  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert json.loads(out.read_text())["dimensions"][2]["alpha"] == pytest.approx(0.7651224, abs=1e-6)
+    res = run("indices", "reliability", "--data", str(bfi_files / "rec.csv"), "--model", lav,
+              "--omega-h", "5", "--json", str(out))  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert json.loads(out.read_text())["omega_hierarchical"]["omega_h"] == pytest.approx(0.4617096, abs=1e-5)
+    res = run("indices", "reliability", "--data", str(bfi_files / "raw.csv"), "--model", lav)
+    assert res.exit_code == 0, res.output
+    flat = " ".join(res.stdout.split())
+    assert "warning: E: item(s) E1, E2, E3, E4, E5 correlate negatively" in flat
+    res = run("indices", "items", "--data", str(bfi_files / "raw.csv"), "--model", lav)
+    assert "A: item(s) A1 correlate negatively" in " ".join(res.stdout.split())
+    res = run("indices", "reliability", "--data", str(bfi_files / "rec.csv"), "--model", lav,
+              "--alpha-sample", "some")  # fmt: skip
+    assert res.exit_code == 1 and "--alpha-sample" in res.stderr
+
+
+def test_efa_principal_axis_and_parallel_analysis_defaults(bfi_files, tmp_path):
+    out = tmp_path / "efa.json"
+    res = run("indices", "efa", "--data", str(bfi_files / "rec.csv"), "--model", str(bfi_files / "bfi.lav"),
+              "--method", "pa", "--seed", "3", "--json", str(out))  # fmt: skip
+    assert res.exit_code == 0, res.output
+    payload = json.loads(out.read_text())
+    assert payload["parallel"]["basis"] == "minres" and payload["parallel"]["n_iter"] == 20
+    assert payload["n_factors"] == payload["parallel"]["n_factors"] == 6  # psych::fa.parallel finds 6
+    assert payload["method"] == "pa"
+    res = run("indices", "efa", "--data", str(bfi_files / "rec.csv"), "--model", str(bfi_files / "bfi.lav"),
+              "--method", "paf")  # fmt: skip
+    assert res.exit_code == 1 and "pa" in res.stderr
+
+
+def test_invariance_partial_and_score_tests_from_the_cli(hs_files, tmp_path):
+    csv, lav = str(hs_files / "hs.csv"), str(hs_files / "hs.lav")
+    out = tmp_path / "inv.json"
+    res = run("indices", "invariance", "--data", csv, "--model", lav, "--group-column", "school", "--strict",
+              "--json", str(out))  # fmt: skip
+    assert res.exit_code == 0, res.output
+    payload = json.loads(out.read_text())
+    assert [r["status"] for r in payload["levels"]] == ["holds", "holds", "fails", "not tested"]
+    assert payload["score_tests"]["level"] == "scalar"
+    assert payload["score_tests"]["tests"][0]["lhs"] == "x3"
+    assert "score tests of the scalar constraints" in res.stdout
+    res = run("indices", "invariance", "--data", csv, "--model", lav, "--group-column", "school",
+              "--free", "visual=~x2,x7~1", "--json", str(out))  # fmt: skip
+    assert res.exit_code == 0, res.output
+    payload = json.loads(out.read_text())
+    assert payload["free"] == ["visual=~x2", "x7~1"]
+    assert payload["levels"][2]["chi2"] == pytest.approx(148.5866, abs=1e-3)  # lavaan group.partial
+    assert payload["levels"][1]["freed"] == "visual=~x2"
+    res = run("indices", "invariance", "--data", csv, "--model", lav, "--group-column", "school",
+              "--free", "visual=~x1")  # fmt: skip
+    assert res.exit_code == 1 and "marker" in res.stderr and "Traceback" not in res.output

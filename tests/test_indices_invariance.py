@@ -95,3 +95,120 @@ def test_invariance_errors(hs):
         measurement_invariance(hs, HS, "school", levels=("configural", "partial"))
     with pytest.raises(UserError, match="too few respondents"):
         measurement_invariance(hs.head(160), HS, "school")
+
+
+# -- partial invariance and score tests against lavaan 0.6.14 (tests/fixtures/R/invariance) ---------------
+def _lavaan_ref():
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    root = Path(__file__).parent / "fixtures" / "R" / "invariance"
+    return json.loads((root / "hs_partial.json").read_text()), pd.read_csv(root / "hs.csv")
+
+
+def test_levels_after_a_failure_are_not_tested(hs):
+    res = measurement_invariance(hs, HS, "school", levels=("configural", "metric", "scalar", "strict"))
+    t = res.table.set_index("level")
+    assert t.at["scalar", "status"] == "fails"
+    assert t.at["strict", "status"] == "not tested" and t.at["strict", "holds"] is None
+    assert list(t["status"]) == ["holds", "holds", "fails", "not tested"]
+    assert res.highest == "metric"
+
+
+def test_partial_invariance_matches_lavaan_group_partial():
+    """cfa(HS.model, group = "school", group.equal = c("loadings", "intercepts"),
+    group.partial = c("visual=~x2", "x7~1")): fit and estimates to 1e-3."""
+    ref, data = _lavaan_ref()
+    fit = fit_multigroup(data, HS, "school", level="scalar", free="visual=~x2, x7~1")
+    r = ref["partial"]["fit"]
+    assert (fit.df, fit.npar) == (r["df"], r["npar"]) == (58, 50)
+    assert fit.chi2 == pytest.approx(r["chisq"], abs=1e-3)
+    for key in ("cfi", "tli", "rmsea", "srmr"):
+        assert getattr(fit, key) == pytest.approx(r[key], abs=1e-3), key
+    groups = ref["groups"]
+    for row in ref["partial"]["params"]:
+        g = groups[row["group"] - 1]
+        if row["op"] == "=~":
+            est = fit.loadings[g].at[row["rhs"], row["lhs"]]
+        elif row["lhs"] in fit.intercepts.index:
+            est = fit.intercepts.at[row["lhs"], g]
+        else:
+            est = fit.latent_means.at[row["lhs"], g]
+        assert est == pytest.approx(row["est"], abs=1e-3), row
+    # the released parameters differ between schools, the others are equal
+    assert fit.loadings["Pasteur"].at["x2", "visual"] != pytest.approx(
+        fit.loadings["Grant-White"].at["x2", "visual"]
+    )
+    assert fit.intercepts.at["x7", "Pasteur"] != pytest.approx(fit.intercepts.at["x7", "Grant-White"])
+    assert fit.intercepts.at["x3", "Pasteur"] == pytest.approx(fit.intercepts.at["x3", "Grant-White"])
+
+
+@pytest.mark.parametrize(("name", "level", "free"), [("scalar", "scalar", None), ("metric", "metric", None),
+                                                      ("partial", "scalar", "visual=~x2,x7~1")])  # fmt: skip
+def test_score_tests_match_lavtestscore(name, level, free):
+    from dancerec.indices.invariance import _fit, _group_data
+    from dancerec.indices.partial import parse_free, score_tests
+
+    ref, data = _lavaan_ref()
+    gdata, items, _ = _group_data(data, HS, "school", None)
+    fit = _fit(HS, items, gdata, level, parse_free(free, HS))
+    ours = score_tests(HS, items, gdata, fit).set_index(["lhs", "op", "rhs"])
+    uni = ref[name]["score"]["uni"]
+    assert len(ours) == len(uni)
+    for u in uni:
+        row = ours.loc[(u["lhs"], u["op"], u["rhs"])]
+        assert row["X2"] == pytest.approx(u["X2"], abs=1e-3), u
+        assert (row["group_a"], row["group_b"]) == ("Pasteur", "Grant-White")
+
+
+def test_failed_level_gets_score_test_suggestions(hs):
+    """Scalar fails on HS by school; lavTestScore's largest constraint is the x3 intercept (X2 = 19.19)."""
+    res = measurement_invariance(hs, HS, "school")
+    assert res.score_level == "scalar"
+    top = res.score_tests.iloc[0]
+    assert (top.lhs, top.op, top.X2) == ("x3", "~1", pytest.approx(19.1925, abs=1e-3))
+    assert top.p_holm == pytest.approx(min(1.0, 15 * top.p), rel=1e-9)  # 15 constraints, smallest p
+    assert any("x3~1" in n for n in res.notes)
+    freed = measurement_invariance(hs, HS, "school", free="x3~1, x7~1")
+    t = freed.table.set_index("level")
+    assert t.at["metric", "freed"] == "" and t.at["scalar", "freed"] == "x3~1, x7~1"
+    assert freed.free == "x3~1, x7~1"
+    assert t.at["scalar", "delta_cfi"] > res.table.set_index("level").at["scalar", "delta_cfi"]
+
+
+def test_score_tests_under_the_null_are_small():
+    """Null: two groups drawn from one population; every constraint's score test is near chi2(1)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(5)
+    n = 800
+    f = rng.standard_normal((n, 3)) @ np.linalg.cholesky([[1, 0.4, 0.3], [0.4, 1, 0.2], [0.3, 0.2, 1]]).T
+    lam = np.array([1.0, 0.8, 0.7])
+    cols = {}
+    for k, (fac, its) in enumerate(HS.items()):
+        del fac
+        for j, it in enumerate(its):
+            cols[it] = 2.0 + lam[j] * f[:, k] + 0.6 * rng.standard_normal(n)
+    data = pd.DataFrame(cols).assign(g=np.repeat(["a", "b"], n // 2))
+    res = measurement_invariance(data, HS, "g", levels=("configural", "metric", "scalar", "strict"))
+    assert res.highest == "strict" and res.score_tests is None
+    from dancerec.indices.invariance import _fit, _group_data
+    from dancerec.indices.partial import score_tests
+
+    gdata, items, _ = _group_data(data, HS, "g", None)
+    st = score_tests(HS, items, gdata, _fit(HS, items, gdata, "strict"))
+    assert len(st) == 6 + 9 + 9
+    assert (st["p_holm"] > 0.05).all()
+
+
+@pytest.mark.parametrize(
+    ("free", "message"),
+    [("visual=~x4", "not an indicator"), ("visual=~x1", "marker"), ("x99~1", "not an item"),
+     ("x1~~x2", "residual variances"), ("visual~x1", "use factor=~item")],
+)  # fmt: skip
+def test_bad_free_specifications(hs, free, message):
+    with pytest.raises(UserError, match=message):
+        measurement_invariance(hs, HS, "school", free=free)

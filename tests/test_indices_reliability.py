@@ -137,7 +137,9 @@ def test_reliability_json_keys_and_definitions(hs_rel):
     payload = hs_rel.to_json()
     assert {"dimensions", "htmt", "fornell_larcker"} <= set(payload)
     dim = payload["dimensions"][0]
-    assert set(dim) == {"name", "n_items", "alpha", "alpha_ci", "omega", "cr", "ave"}
+    assert set(dim) == {"name", "n_items", "n", "n_total", "n_cfa", "alpha", "alpha_ci", "omega", "cr", "ave",
+                        "negative_items"}  # fmt: skip
+    assert payload["alpha_sample"] == "pairwise" and "pairwise" in payload["definitions"]["alpha"]
     assert payload["htmt"]["visual"]["textual"] == pytest.approx(0.3840886, abs=1e-6)
     assert "compRelSEM" in payload["definitions"]["omega"]
 
@@ -161,3 +163,98 @@ def test_cross_loadings_flag_a_misplaced_item():
     out = cross_loadings(data, {"a": ["a0", "a1", "a2"], "b": ["b0", "b1", "b2", "b3"]}).set_index("item")
     assert out.at["b3", "flag"]
     assert not out.loc[["a0", "a1", "a2", "b0", "b1", "b2"], "flag"].any()
+
+
+# -- psych::alpha on psych's bfi (incomplete data); tests/fixtures/R/reliability/make_reliability.R ---------
+def _bfi_reversed():
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).parent / "fixtures" / "R"
+    ref = json.loads((root / "reliability" / "bfi_reliability.json").read_text())
+    raw = pd.read_csv(root / "data" / "bfi.csv", index_col=0)
+    rec = raw.copy()
+    for item in ("A1", "C4", "C5", "E1", "E2", "O2", "O5"):
+        rec[item] = 7 - rec[item]
+    return raw, rec, ref
+
+
+def test_alpha_uses_every_respondent_as_psych_alpha():
+    """Default alpha = psych::alpha (pairwise covariances, N = everyone who answered); 'complete' = the
+    complete cases of all 25 items (N = 2436 of 2800), both to 1e-10, Feldt CIs to 1e-8."""
+    _, rec, ref = _bfi_reversed()
+    structure = {d: v["items"] for d, v in ref["dimensions"].items()}
+    for dim, r in ref["dimensions"].items():
+        a = cronbach_alpha(rec[r["items"]])
+        assert (a.n, a.n_total, a.sample) == (r["n_answered"], r["n_total"], "pairwise")
+        assert a.alpha == pytest.approx(r["alpha_pairwise"], abs=1e-10), dim
+        assert a.alpha_std == pytest.approx(r["alpha_std_pairwise"], abs=1e-10), dim
+        assert a.ci == pytest.approx(tuple(r["feldt_pairwise"]), abs=1e-8), dim
+        assert a.r_drop.to_numpy() == pytest.approx(r["rdrop_pairwise"], abs=1e-10), dim
+        assert a.negative_items == []
+    res = reliability(rec, structure)
+    t = res.table.set_index("dimension")
+    assert t["n"].tolist() == [2800] * 5 and t["n_cfa"].tolist() == [2436] * 5
+    assert t["alpha"].to_numpy() == pytest.approx([r["alpha_pairwise"] for r in ref["dimensions"].values()])
+    assert res.warnings == []
+    comp = reliability(rec, structure, alpha_sample="complete", cfa=None)
+    c = comp.table.set_index("dimension")
+    for dim, r in ref["dimensions"].items():
+        assert c.at[dim, "n"] == r["n_complete"] == 2436
+        assert c.at[dim, "alpha"] == pytest.approx(r["alpha_complete"], abs=1e-10), dim
+        assert (c.at[dim, "alpha_ci_low"], c.at[dim, "alpha_ci_high"]) == pytest.approx(
+            tuple(r["feldt_complete"]), abs=1e-8
+        )
+    assert comp.to_json()["alpha_sample"] == "complete"
+
+
+def test_unreversed_items_are_named_in_a_warning():
+    """Unrecoded bfi: E1, E2 (negatively keyed) against E3-E5 make every item-rest r negative
+    (psych r.drop), alpha = -.633 (psych); A1 alone is negative in A; N has no reverse-keyed item."""
+    raw, _, ref = _bfi_reversed()
+    e = ref["dimensions"]["E"]
+    a = cronbach_alpha(raw[e["items"]])
+    assert a.alpha == pytest.approx(e["alpha_unreversed"], abs=1e-10)
+    assert a.r_drop.to_numpy() == pytest.approx(e["rdrop_unreversed"], abs=1e-10)
+    assert a.negative_items == ["E1", "E2", "E3", "E4", "E5"]
+    res = reliability(raw, {d: v["items"] for d, v in ref["dimensions"].items()})
+    t = res.table.set_index("dimension")
+    assert t.at["A", "negative_items"] == "A1"
+    assert t.at["N", "negative_items"] == ""
+    assert any(w.startswith("E: item(s) E1, E2, E3, E4, E5 correlate negatively") for w in res.warnings)
+    assert not any(w.startswith("N:") for w in res.warnings)
+
+
+def test_omega_hierarchical_matches_psych_omega():
+    """psych::omega(bfi reverse-keyed, nfactors = 3 and 5) and HS (3): omega_h and omega_total to 1e-5,
+    the reflected items (psych's key) the neuroticism items and O4."""
+    import json
+    from pathlib import Path
+
+    from dancerec.indices.omega import omega_hierarchical
+
+    ref = json.loads(
+        (Path(__file__).parent / "fixtures" / "R" / "reliability" / "bfi_omega.json").read_text()
+    )
+    _, rec, _ = _bfi_reversed()
+    items = [f"{t}{i}" for t in "ACENO" for i in range(1, 6)]
+    for k in (3, 5):
+        om = omega_hierarchical(rec, items, n_factors=k)
+        r = ref[f"k{k}"]
+        assert om.omega_h == pytest.approx(r["omega_h"], abs=1e-5)
+        assert om.omega_total == pytest.approx(r["omega_tot"], abs=1e-5)
+        assert om.g_loadings.to_numpy() == pytest.approx(r["g"], abs=1e-4)  # psych reports them reflected
+        assert om.reflected == [i for i, k_ in zip(items, r["key"], strict=True) if k_ < 0]
+        assert om.n == 2800
+    hs = omega_hierarchical(holzinger39.get_data(), [f"x{i}" for i in range(1, 10)], n_factors=3)
+    assert hs.omega_h == pytest.approx(ref["hs_k3"]["omega_h"], abs=1e-5)
+    assert hs.omega_total == pytest.approx(ref["hs_k3"]["omega_tot"], abs=1e-5)
+
+
+def test_omega_hierarchical_rejects_too_many_factors():
+    from dancerec.indices.omega import omega_hierarchical
+
+    from dancerec.errors import UserError
+
+    with pytest.raises(UserError, match="group factors"):
+        omega_hierarchical(holzinger39.get_data(), [f"x{i}" for i in range(1, 10)], n_factors=8)

@@ -160,6 +160,15 @@ def items(
     _header(src)
     table = item_analysis(src.items, src.structure, scale_min=src.scale_min, scale_max=src.scale_max)
     print_table(table, title="item analysis", digits=2)
+    negative = table[table["item_total_r"] < 0]
+    if len(negative):
+        _note(
+            [
+                f"{dim}: item(s) {', '.join(g['item'])} correlate negatively with the rest of the dimension; "
+                "reverse-keyed item(s) not recoded?"
+                for dim, g in negative.groupby("dimension", sort=False)
+            ]
+        )
     write_json(json_path, {"n": len(src.items), "items": table})
 
 
@@ -178,6 +187,22 @@ def reliability(
             "--htmt", help="HTMT variant: geometric (semTools default) or arithmetic (Henseler 2015)."
         ),
     ] = "geometric",
+    alpha_sample: Annotated[
+        str,
+        typer.Option(
+            "--alpha-sample",
+            help="Respondents for alpha: pairwise (everyone who answered the dimension, pairwise covariances, "
+            "psych::alpha's default) or complete (complete cases of all items, the CFA's sample).",
+        ),
+    ] = "pairwise",
+    omega_h: Annotated[
+        int,
+        typer.Option(
+            "--omega-h",
+            help="Also omega hierarchical of the whole instrument with this many group factors (psych::omega; "
+            "0: skip).",
+        ),
+    ] = 0,
     json_path: JsonOption = None,
 ) -> None:
     """Reliability per dimension (alpha with Feldt CI, omega, CR, AVE) and discriminant validity (HTMT, Fornell-Larcker)."""
@@ -188,11 +213,14 @@ def reliability(
         raise UserError(f"unknown HTMT variant {htmt_method!r} (use geometric or arithmetic)")
     src, _ = _source(study, data, instrument, model, exclude_flagged, group_column, recoded)
     _header(src)
-    res = run(src.items, src.structure, htmt_method=htmt_method)
+    if alpha_sample not in ("pairwise", "complete"):
+        raise UserError(f"unknown --alpha-sample {alpha_sample!r} (use pairwise or complete)")
+    res = run(src.items, src.structure, htmt_method=htmt_method, alpha_sample=alpha_sample)
     cols = [
         "dimension",
         "n_items",
         "n",
+        "n_total",
         "alpha",
         "alpha_ci_low",
         "alpha_ci_high",
@@ -202,6 +230,14 @@ def reliability(
         "ave",
     ]
     print_table(res.table[cols], title="reliability (thresholds: alpha, omega, CR >= .70; AVE >= .50)")
+    n_cfa = int(res.table["n_cfa"].iloc[0])
+    console.print(
+        f"alpha: N used / N total per dimension (n / n_total, {alpha_sample}); omega, CR, AVE: the CFA's "
+        f"{n_cfa} / {int(res.table['n_total'].iloc[0])} complete cases",
+        highlight=False,
+    )
+    for line in res.warnings:
+        console.print(f"[bold red]warning:[/] {line}", highlight=False)
     weak = res.table[~(res.table["alpha_ok"] & res.table["cr_ok"] & res.table["ave_ok"])][
         "dimension"
     ].tolist()
@@ -217,9 +253,30 @@ def reliability(
         flags = htmt_flags(res.htmt)
         if len(flags):
             _note([f"HTMT > .85: {r.dimension_a}-{r.dimension_b} ({r.htmt:.3f})" for r in flags.itertuples()])
+    payload = res.to_json()
+    if omega_h:
+        from dancerec.indices.omega import omega_hierarchical
+
+        om = omega_hierarchical(
+            src.items, [i for its in src.structure.values() for i in its], n_factors=omega_h
+        )
+        console.print(
+            f"omega hierarchical = {om.omega_h:.3f}, omega total = {om.omega_total:.3f} ({om.n_factors} group "
+            f"factors, N = {om.n}; reflected: {', '.join(om.reflected) or 'none'})",
+            highlight=False,
+        )
+        payload["omega_hierarchical"] = {
+            "omega_h": om.omega_h,
+            "omega_total": om.omega_total,
+            "n_factors": om.n_factors,
+            "n": om.n,
+            "reflected": om.reflected,
+            "g_loadings": om.g_loadings,
+            "definition": om.definition,
+        }
     for key in ("alpha", "omega", "cr", "ave"):
         console.print(f"[dim]{key}: {res.definitions[key]}[/]", highlight=False)
-    write_json(json_path, res.to_json())
+    write_json(json_path, payload)
 
 
 @app.command()
@@ -234,9 +291,25 @@ def efa(
     n_factors: Annotated[
         int | None, typer.Option("--n-factors", help="Factors to extract (default: parallel analysis).")
     ] = None,
-    method: Annotated[str, typer.Option(help="Extraction: minres, ml or principal.")] = "minres",
+    method: Annotated[
+        str,
+        typer.Option(
+            help="Extraction: minres, ml, pa (principal-axis factoring, psych fm='pa') or pc "
+            "(principal components, psych::principal; 'principal' is an alias)."
+        ),
+    ] = "minres",
     rotation: Annotated[str, typer.Option(help="Rotation: oblimin, promax, varimax or none.")] = "oblimin",
-    n_iter: Annotated[int, typer.Option("--n-iter", help="Random data sets for parallel analysis.")] = 100,
+    n_iter: Annotated[
+        int, typer.Option("--n-iter", help="Random data sets for parallel analysis (psych's default 20).")
+    ] = 20,
+    smc: Annotated[
+        bool,
+        typer.Option(
+            "--smc",
+            help="Parallel analysis on SMC-reduced eigenvalues (psych SMC = TRUE) instead of the one-factor "
+            "minres eigenvalues (psych's default).",
+        ),
+    ] = False,
     seed: SeedOption = None,
     plot: Annotated[
         Path | None,
@@ -254,7 +327,7 @@ def efa(
     fac = factorability(src.items, cols)
     console.print(
         f"KMO = {fac.kmo:.3f} ({fac.kmo_label}); Bartlett chi2({fac.bartlett_df}) = {fac.bartlett_chi2:.1f}, "
-        f"p = {fac.bartlett_p:.3g}",
+        f"p = {fac.bartlett_p:.3g} (pairwise correlations, N = {fac.n} of {fac.n_total})",
         highlight=False,
     )
     res = fit_efa(
@@ -266,11 +339,14 @@ def efa(
         structure=src.structure,
         n_iter=n_iter,
         seed=default_seed if seed is None else seed,
+        smc=smc,
     )
     pa = res.parallel
+    basis = "SMC-reduced" if pa.smc else "one-factor minres"
     console.print(
-        f"parallel analysis: {pa.n_factors} factor(s), {pa.n_components} component(s); Kaiser: {pa.n_kaiser}; "
-        f"extracted {res.n_factors} ({res.method}, {res.rotation})",
+        f"parallel analysis ({basis} eigenvalues, {pa.n_iter} random sets, N = {pa.n}): {pa.n_factors} "
+        f"factor(s), {pa.n_components} component(s); Kaiser: {pa.n_kaiser}; "
+        f"extracted {res.n_factors} ({res.method}, {res.rotation}, {res.n} complete cases)",
         highlight=False,
     )
     table = res.loadings.copy()
@@ -294,8 +370,13 @@ def efa(
             "n": res.n,
             "kmo": fac.kmo,
             "kmo_items": fac.kmo_items,
+            "factorability_n": fac.n,
+            "factorability_missing": fac.missing,
             "bartlett": {"chi2": fac.bartlett_chi2, "df": fac.bartlett_df, "p": fac.bartlett_p},
             "parallel": {
+                "basis": "smc" if pa.smc else "minres",
+                "n_iter": pa.n_iter,
+                "n": pa.n,
                 "n_factors": pa.n_factors,
                 "n_components": pa.n_components,
                 "n_kaiser": pa.n_kaiser,
@@ -483,9 +564,22 @@ def invariance(
     group_column: GroupColumnOption = None,
     recoded: RecodedOption = False,
     strict: Annotated[bool, typer.Option("--strict", help="Also test equal residual variances.")] = False,
+    free: Annotated[
+        str | None,
+        typer.Option(
+            "--free",
+            help="Partial invariance: release these constraints in every group, lavaan group.partial notation, "
+            "comma-separated: factor=~item (loading), item~1 (intercept), item~~item (residual variance).",
+            show_default=False,
+        ),
+    ] = None,
+    n_scores: Annotated[
+        int, typer.Option("--scores", help="Score tests to show for the first failing level (0: none).")
+    ] = 8,
     json_path: JsonOption = None,
 ) -> None:
-    """Measurement invariance across groups: configural, metric and scalar models with delta chi2/CFI/RMSEA."""
+    """Measurement invariance across groups: configural, metric and scalar models with delta chi2/CFI/RMSEA,
+    partial invariance (--free) and score tests suggesting which constraint to release."""
     from dancerec.indices.invariance import measurement_invariance
 
     src, _ = _source(study, data, instrument, model, exclude_flagged, group_column, recoded)
@@ -493,9 +587,10 @@ def invariance(
     if src.group is None:
         raise UserError("no group column in the data (use --group-column)")
     levels = ("configural", "metric", "scalar", "strict") if strict else ("configural", "metric", "scalar")
-    res = measurement_invariance(src.items, src.structure, src.group, levels=levels)
+    res = measurement_invariance(src.items, src.structure, src.group, levels=levels, free=free)
     cols = [
         "level",
+        "freed",
         "chi2",
         "df",
         "cfi",
@@ -506,14 +601,24 @@ def invariance(
         "delta_p",
         "delta_cfi",
         "delta_rmsea",
-        "holds",
+        "status",
     ]
-    print_table(res.table[cols], title=f"measurement invariance across {', '.join(res.groups)}")
+    table = res.table[cols] if res.free else res.table[[c for c in cols if c != "freed"]]
+    print_table(table, title=f"measurement invariance across {', '.join(res.groups)}")
     console.print(
         f"highest level supported: [bold]{res.highest or 'none'}[/] "
         "(delta CFI >= -.010 and delta RMSEA <= .015)",
         highlight=False,
     )
+    if res.free:
+        console.print(f"released in every group (partial invariance): {res.free}", highlight=False)
+    if res.score_tests is not None and len(res.score_tests) and n_scores > 0:
+        st = res.score_tests.head(n_scores)
+        print_table(
+            st[["kind", "lhs", "op", "rhs", "group_b", "X2", "p", "p_holm"]],
+            title=f"score tests of the {res.score_level} constraints (lavTestScore, 1 df; p_holm over "
+            f"{len(res.score_tests)} constraints)",
+        )
     if res.latent_means is not None:
         print_table(res.latent_means, title="latent mean differences (scalar model)")
     _note(res.notes)
@@ -578,7 +683,7 @@ def _demo_indices(ctx: DemoContext) -> None:
     if report.invariance is not None:
         inv = report.invariance
         print_table(
-            inv.table[["level", "chi2", "df", "cfi", "rmsea", "delta_cfi", "delta_rmsea", "holds"]],
+            inv.table[["level", "chi2", "df", "cfi", "rmsea", "delta_cfi", "delta_rmsea", "status"]],
             title="measurement invariance across groups",
             out=out,
         )
