@@ -36,6 +36,27 @@ ProgressFn = Callable[[str, int, int], None]
 ON_INVALID = ("error", "quarantine")
 GENERIC_MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "#n/a", "(missing)"})
 _SEPARATORS = ("┋", "→")  # 问卷星 multi-select / ranking joins
+DATE_ORDERS = ("dayfirst", "monthfirst")
+
+
+def parse_scale_map(text: str | None) -> tuple[tuple[str, int], ...]:
+    """``"Somewhat agree=4,Slightly agree=3"`` → pairs; a clear error for anything else."""
+    if not text or not text.strip():
+        return ()
+    out = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        label, sep, value = part.rpartition("=")
+        if not sep or not label.strip():
+            raise UserError(f"--scale-map expects LABEL=VALUE pairs separated by commas, got {part!r}")
+        try:
+            out.append((label.strip(), int(value)))
+        except ValueError:
+            raise UserError(
+                f"--scale-map: {value.strip()!r} (for {label.strip()!r}) is not a whole number"
+            ) from None
+    return tuple(out)
 
 
 @dataclass
@@ -57,11 +78,18 @@ class ImportOptions:
     on_invalid: str = "error"
     replace: bool = False
     missing_codes: tuple[str, ...] = ()
+    #: "dayfirst" or "monthfirst" for dates such as 01/09/2026 (None: detect, refuse if ambiguous)
+    date_order: str | None = None
+    #: explicit answer label → scale value pairs (e.g. to fold a 7-point export); recorded in the study
+    scale_map: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         if self.on_invalid not in ON_INVALID:
             raise UserError(f"--on-invalid must be one of {', '.join(ON_INVALID)}, not {self.on_invalid!r}")
+        if self.date_order not in (None, *DATE_ORDERS):
+            raise UserError(f"date order must be one of {', '.join(DATE_ORDERS)}, not {self.date_order!r}")
         self.missing_codes = tuple(str(c).strip() for c in self.missing_codes)
+        self.scale_map = tuple((str(k).strip(), int(v)) for k, v in self.scale_map)
 
     def fingerprint(self) -> str:
         body = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items() if k != "replace"}
@@ -144,13 +172,29 @@ def _nfkc(value: object) -> str:
     return unicodedata.normalize("NFKC", str(value)).strip()
 
 
-def parse_duration(value: object) -> float:
-    """Seconds from ``120``, ``"120秒"``, ``"2分5秒"``, ``"1h 2m"`` or ``"00:02:05"``; ValueError otherwise."""
+_THOUSANDS = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_DECIMAL_COMMA = re.compile(r"^\d+,\d+$")
+
+
+def parse_duration(value: object, decimal_comma: bool = False) -> float:
+    """Seconds from ``120``, ``"120秒"``, ``"2分5秒"``, ``"1h 2m"`` or ``"00:02:05"``; ValueError otherwise.
+
+    A comma is a decimal separator when ``decimal_comma`` (semicolon-separated European files:
+    ``311,5`` → 311.5), else only a thousands separator in groups of three (``1,234``); any other
+    comma is refused rather than dropped.
+    """
     if isinstance(value, int | float):
         if not math.isfinite(value) or value < 0:
             raise ValueError(value)
         return float(value)
-    s = _nfkc(value).replace(",", "")
+    s = _nfkc(value)
+    if "," in s:
+        if decimal_comma and _DECIMAL_COMMA.match(s):
+            s = s.replace(",", ".")
+        elif _THOUSANDS.match(s) and not decimal_comma:
+            s = s.replace(",", "")
+        else:
+            raise ValueError(s)
     if not s:
         return math.nan
     m = _CLOCK.match(s)
@@ -167,8 +211,34 @@ _MERIDIEM = re.compile(r"(上午|下午)\s*(\d{1,2}:\d{2}(?::\d{2})?)")
 _TZ_SUFFIX = re.compile(r"\s*(?:GMT|UTC)\s*[+-]?\d{0,2}(?::?\d{2})?\s*$", re.IGNORECASE)
 
 
-def parse_timestamp(value: object) -> pd.Timestamp:
-    """A naive timestamp from the date formats platforms use (ISO, 2026/9/3 12:00, 上午/下午…)."""
+_DM_DATE = re.compile(r"^(\d{1,2})([./-])(\d{1,2})\2(\d{2}|\d{4})(?=$|[ T])")
+
+
+def date_order_evidence(values: list[object]) -> tuple[bool, bool, str | None]:
+    """(some value must be day-first, some must be month-first, an ambiguous example) for D/M/Y-like dates."""
+    day = month = False
+    ambiguous = None
+    for v in values:
+        m = _DM_DATE.match(_nfkc(v)) if isinstance(v, str) else None
+        if not m:
+            continue
+        a, b = int(m.group(1)), int(m.group(3))
+        if a > 12 >= b:
+            day = True
+        elif b > 12 >= a:
+            month = True
+        elif a != b and ambiguous is None:
+            ambiguous = str(v)
+    return day, month, ambiguous
+
+
+def parse_timestamp(value: object, date_order: str | None = None) -> pd.Timestamp:
+    """A naive timestamp from the date formats platforms use (ISO, 2026/9/3 12:00, 上午/下午…).
+
+    Dates with the day and month first (``01/09/2026``, ``01.09.2026``) are read with
+    ``date_order`` ("dayfirst"/"monthfirst"); without it such a date is refused unless the day is
+    above 12 (or the two numbers are equal), so 1 September is never stored as 9 January.
+    """
     if isinstance(value, int | float) and not isinstance(value, bool):
         # SPSS stores dates as seconds since 1582-10-14; pyreadstat converts typed ones itself
         raise ValueError(value)
@@ -178,6 +248,17 @@ def parse_timestamp(value: object) -> pd.Timestamp:
     s = _MERIDIEM.sub(lambda m: f"{m.group(2)} {'AM' if m.group(1) == '上午' else 'PM'}", s)
     s = s.replace("年", "-").replace("月", "-").replace("日", " ")
     s = _TZ_SUFFIX.sub("", s)
+    m = _DM_DATE.match(s)
+    if m:
+        a, b, year = int(m.group(1)), int(m.group(3)), m.group(4)
+        if date_order is None:
+            if a <= 12 and b <= 12 and a != b:
+                raise ValueError(f"ambiguous day/month order in {s!r}")
+            date_order = "dayfirst" if a > 12 else "monthfirst"
+        day, month = (a, b) if date_order == "dayfirst" else (b, a)
+        if len(year) == 2:
+            year = "20" + year
+        s = f"{year}-{month:02d}-{day:02d}" + s[m.end() :]
     ts = pd.Timestamp(s)
     if ts is pd.NaT:
         return ts
@@ -189,10 +270,24 @@ def parse_timestamp(value: object) -> pd.Timestamp:
 class AnswerParser:
     """Turns one cell into a scale value (float, NaN = missing) or an error message."""
 
-    def __init__(self, instrument: Instrument, table: SourceTable, extra_missing: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        instrument: Instrument,
+        table: SourceTable,
+        extra_missing: tuple[str, ...],
+        scale_map: tuple[tuple[str, int], ...] = (),
+    ) -> None:
         self.inst = instrument
         self.lo, self.hi = instrument.scale_min, instrument.scale_max
-        self.anchors = instrument.anchor_lookup
+        self.explicit = {normalise_text(k): v for k, v in scale_map}
+        for label, v in scale_map:
+            if not self.lo <= v <= self.hi:
+                raise UserError(
+                    f"--scale-map maps {label!r} to {v}, outside the instrument's scale {self.lo}–{self.hi}"
+                )
+        self.anchors = {**instrument.anchor_lookup, **self.explicit}
+        #: normalised label -> (scale value, the label as written) for every label met by the anchors
+        self.labels_seen: dict[str, tuple[int, str]] = {}
         self.table = table
         self.missing = (
             GENERIC_MISSING
@@ -248,6 +343,7 @@ class AnswerParser:
                 return self._in_scale(float(m.group(1)), s)
         norm = normalise_text(s)
         if norm in self.anchors:
+            self.labels_seen.setdefault(norm, (self.anchors[norm], s))
             return float(self.anchors[norm]), None
         # "5 = Strongly agree", "非常同意(5)": the number counts when the label agrees with it
         for pattern, num_group, label_group in ((_LEAD_NUM, 1, 2), (_TRAIL_NUM, 2, 1)):
@@ -267,8 +363,33 @@ class AnswerParser:
                 return math.nan, f"several answers joined with {sep!r}: {s!r}"
         return math.nan, f"unrecognised answer {s!r}"
 
+    def folded_labels(self) -> list[tuple[int, list[str]]]:
+        """Scale values reached by two or more different labels of one script (e.g. "Agree" and
+        "Somewhat agree" both → 4): the sign of a longer scale folded onto the instrument's."""
+        by_value: dict[tuple[int, bool], list[str]] = {}
+        for norm, (value, label) in sorted(self.labels_seen.items()):
+            if norm in self.explicit:
+                continue
+            by_value.setdefault((value, norm.isascii()), []).append(label)
+        return [(v, labels) for (v, _), labels in sorted(by_value.items()) if len(labels) > 1]
 
-def _id_text(value: object) -> str:
+
+_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]")
+
+
+def clean_text_id(value: object) -> tuple[str, bool]:
+    """(NFKC-normalised text with invisible and bidi control characters removed, whether any were).
+
+    Ids and group names are compared after this, so "A" and "A\u200b" are one group, not two that
+    print alike.
+    """
+    s = _nfkc(value)
+    cleaned = _INVISIBLE.sub("", s)
+    cleaned = "".join(ch for ch in cleaned if unicodedata.category(ch) not in ("Cc", "Cf"))
+    return cleaned.strip(), cleaned != s
+
+
+def _id_text(value: object, changed: list[str] | None = None) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
@@ -276,15 +397,39 @@ def _id_text(value: object) -> str:
             return ""
         if value.is_integer():
             return str(int(value))
-    return _nfkc(value)
+    text, was = clean_text_id(value)
+    if was and changed is not None:
+        changed.append(text)
+    return text
 
 
 _START_NAMES = ("startdate", "开始时间", "开始答题时间")
 _END_NAMES = ("enddate", "结束时间", "提交答卷时间", "submitdate")
 
 
+def column_date_order(
+    table: SourceTable, column: str, values: tuple[object, ...], given: str | None
+) -> str | None:
+    """The day/month order of a date column: ``given``, else detected from the data, else None."""
+    day, month, _ = date_order_evidence(list(dict.fromkeys(values)))
+    if given is not None:
+        return given
+    if day and month:
+        raise InputError(
+            table.path,
+            "dates in this column are sometimes day-first and sometimes month-first",
+            column=column,
+            expected="one date format in a column",
+        )
+    return "dayfirst" if day else "monthfirst" if month else table.date_order
+
+
 def _durations_from_start_end(
-    table: SourceTable, cmap: ColumnMapping, durations: list[float], warnings: list[str]
+    table: SourceTable,
+    cmap: ColumnMapping,
+    durations: list[float],
+    warnings: list[str],
+    date_order: str | None = None,
 ) -> None:
     """Completion time as end − start when the export has both (SurveyMonkey) but no duration column."""
     norm = {normalise_text(c): j for j, c in enumerate(table.columns)}
@@ -293,9 +438,15 @@ def _durations_from_start_end(
     if start is None or end is None:
         return
     bad = 0
+    order = date_order or column_date_order(
+        table,
+        table.columns[end],
+        tuple(r[end] for r in table.data) + tuple(r[start] for r in table.data),
+        None,
+    )
     for i, row in enumerate(table.data):
         try:
-            a, b = parse_timestamp(row[start]), parse_timestamp(row[end])
+            a, b = parse_timestamp(row[start], order), parse_timestamp(row[end], order)
         except (ValueError, TypeError, OverflowError):
             bad += 1
             continue
@@ -366,10 +517,13 @@ def prepare_import(
     def values(column: str) -> tuple[object, ...]:
         return by_column[col_index[column]]
 
+    warnings.extend(table.notes)
+    cleaned_ids: list[str] = []
+    cleaned_groups: list[str] = []
     # respondent ids
     if "respondent_id" in cmap.meta:
         id_col = cmap.meta["respondent_id"]
-        ids = [_id_text(v) for v in values(id_col)]
+        ids = [_id_text(v, cleaned_ids) for v in values(id_col)]
         for i, rid in enumerate(ids):
             if not rid:
                 problem(i, id_col, "missing respondent id", "a non-empty id")
@@ -403,45 +557,66 @@ def prepare_import(
         if "group" in cmap.meta:
             warnings.append(f"--group {opts.group!r} overrides the file's column {cmap.meta['group']!r}")
     elif "group" in cmap.meta:
-        groups = [(_id_text(v) or pd.NA) for v in values(cmap.meta["group"])]
+        groups = [(_id_text(v, cleaned_groups) or pd.NA) for v in values(cmap.meta["group"])]
     else:
         warnings.append("no study-group column and no --group: respondents are stored without a group")
     users: list[object] = [pd.NA] * n
     if "user_id" in cmap.meta:
-        users = [(_id_text(v) or pd.NA) for v in values(cmap.meta["user_id"])]
+        users = [(_id_text(v, cleaned_ids) or pd.NA) for v in values(cmap.meta["user_id"])]
+    for what, changed in (("id", cleaned_ids), ("group name", cleaned_groups)):
+        if changed:
+            warnings.append(
+                f"{len(changed)} {what}(s) held invisible or bidirectional control characters, removed "
+                f"before comparison (e.g. now {sorted(set(changed))[0]!r})"
+            )
     durations = [math.nan] * n
     if "duration_s" in cmap.meta:
         col = cmap.meta["duration_s"]
         seconds: dict[object, float | None] = {}
+        decimal_comma = table.delimiter == ";"
         for i, v in enumerate(values(col)):
             if v not in seconds:
                 try:
-                    seconds[v] = parse_duration(v) if v is not None else math.nan
+                    seconds[v] = parse_duration(v, decimal_comma) if v is not None else math.nan
                 except ValueError:
                     seconds[v] = None
             if seconds[v] is None:
-                problem(i, col, f"completion time {v!r} is not a duration", "seconds, e.g. 120 or 120秒")
+                problem(
+                    i,
+                    col,
+                    f"completion time {v!r} is not a duration",
+                    "seconds, e.g. 120 or 120秒"
+                    + ("; decimal comma as in 311,5" if decimal_comma else "; decimal point as in 311.5"),
+                )
             else:
                 durations[i] = seconds[v]
     else:
-        _durations_from_start_end(table, cmap, durations, warnings)
+        _durations_from_start_end(table, cmap, durations, warnings, opts.date_order)
     submitted: list[object] = [pd.NaT] * n
     if "submitted_at" in cmap.meta:
         col = cmap.meta["submitted_at"]
+        order = column_date_order(table, col, values(col), opts.date_order)
         cache: dict[object, object] = {}
         for i, v in enumerate(values(col)):
             if v not in cache:
                 try:
-                    cache[v] = parse_timestamp(v) if v is not None else pd.NaT
-                except (ValueError, TypeError, OverflowError):
-                    cache[v] = None
+                    cache[v] = parse_timestamp(v, order) if v is not None else pd.NaT
+                except (ValueError, TypeError, OverflowError) as exc:
+                    cache[v] = "ambiguous" if "ambiguous" in str(exc) else None
             if cache[v] is None:
                 problem(i, col, f"submission time {v!r} is not a date/time", "e.g. 2026-09-03 12:00:00")
+            elif cache[v] == "ambiguous":
+                problem(
+                    i,
+                    col,
+                    f"submission time {v!r} could be day/month or month/day",
+                    "--dayfirst or --monthfirst to say which",
+                )
             else:
                 submitted[i] = cache[v]
 
     # answers
-    parser = AnswerParser(instrument, table, opts.missing_codes)
+    parser = AnswerParser(instrument, table, opts.missing_codes, opts.scale_map)
     answers = np.full((n, len(instrument.items)), np.nan)
     item_pos = {it.id: k for k, it in enumerate(instrument.items)}
     for done, (item_id, col) in enumerate(cmap.items.items()):
@@ -457,6 +632,18 @@ def prepare_import(
                 problem(int(i), col, errors[codes[i]], parser.expected)
         if done % 5 == 0:
             report("checking", 1, 3)
+
+    folded = parser.folded_labels()
+    if folded:
+        value, labels = folded[0]
+        raise InputError(
+            path,
+            f"answer labels {' and '.join(map(repr, labels))} would all be stored as {value}: the file "
+            f"seems to use a longer scale than the instrument's {instrument.scale_min}–{instrument.scale_max}"
+            " (a 7-point agreement scale?), and folding it would change answers silently",
+            column=", ".join(cmap.items.values()) if len(cmap.items) <= 3 else None,
+            expected="the instrument's answer labels, or --scale-map 'LABEL=VALUE,…' to fold them explicitly",
+        )
 
     # split clean rows from problem rows
     all_problems: list[RowProblem] = list(table.problems)

@@ -22,7 +22,13 @@ from dancerec.cli.common import (
     write_json,
 )
 from dancerec.errors import UserError
-from dancerec.survey.importer import ImportOptions, ImportReport, import_file, validate_file
+from dancerec.survey.importer import (
+    ImportOptions,
+    ImportReport,
+    import_file,
+    parse_scale_map,
+    validate_file,
+)
 from dancerec.survey.instrument import (
     Instrument,
     builtin_instruments,
@@ -110,6 +116,19 @@ ExcludeOpt = Annotated[
         "--exclude-flagged", help=f"Drop respondents with these quality flags ({', '.join(FLAGS)}, or all)."
     ),
 ]
+DayFirstOpt = Annotated[
+    bool, typer.Option("--dayfirst", help="Dates like 01/09/2026 are day/month/year (1 September).")
+]
+MonthFirstOpt = Annotated[
+    bool, typer.Option("--monthfirst", help="Dates like 01/09/2026 are month/day/year (9 January).")
+]
+ScaleMapOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scale-map",
+        help="Fold answer labels explicitly, e.g. 'Somewhat agree=4,Slightly agree=3' (recorded in the study).",
+    ),
+]
 MinShareOpt = Annotated[
     float, typer.Option("--min-share", help="Share of a dimension's items needed for a (prorated) score.")
 ]
@@ -117,7 +136,17 @@ MinShareOpt = Annotated[
 
 def _options(**kw: Any) -> ImportOptions:
     missing = kw.pop("missing_codes", None)
-    return ImportOptions(**kw, missing_codes=tuple(c for c in (missing or "").split(",") if c.strip()))
+    dayfirst, monthfirst = kw.pop("dayfirst", False), kw.pop("monthfirst", False)
+    if dayfirst and monthfirst:
+        raise UserError("--dayfirst and --monthfirst exclude each other")
+    order = "dayfirst" if dayfirst else "monthfirst" if monthfirst else None
+    scale_map = parse_scale_map(kw.pop("scale_map", None))
+    return ImportOptions(
+        **kw,
+        date_order=order,
+        scale_map=scale_map,
+        missing_codes=tuple(c for c in (missing or "").split(",") if c.strip()),
+    )
 
 
 def _instrument(name: str | None, study) -> Instrument:
@@ -217,6 +246,9 @@ def import_cmd(
         bool, typer.Option("--replace", help="Overwrite stored respondents whose answers differ.")
     ] = False,
     missing_codes: MissingOpt = None,
+    dayfirst: DayFirstOpt = False,
+    monthfirst: MonthFirstOpt = False,
+    scale_map: ScaleMapOpt = None,
     study: StudyOption = None,
     json_path: JsonOption = None,
 ) -> None:
@@ -238,6 +270,9 @@ def import_cmd(
         on_invalid=on_invalid,
         replace=replace,
         missing_codes=missing_codes,
+        dayfirst=dayfirst,
+        monthfirst=monthfirst,
+        scale_map=scale_map,
     )
     callback, ctx = _progress_for(file)
     with ctx:
@@ -272,6 +307,9 @@ def validate_cmd(
     pseudonymise: PseudoOpt = False,
     on_invalid: OnInvalidOpt = "error",
     missing_codes: MissingOpt = None,
+    dayfirst: DayFirstOpt = False,
+    monthfirst: MonthFirstOpt = False,
+    scale_map: ScaleMapOpt = None,
     instrument: Annotated[
         str | None,
         typer.Option(
@@ -304,6 +342,9 @@ def validate_cmd(
         pseudonymise=pseudonymise,
         on_invalid=on_invalid,
         missing_codes=missing_codes,
+        dayfirst=dayfirst,
+        monthfirst=monthfirst,
+        scale_map=scale_map,
     )
     callback, ctx = _progress_for(file)
     with ctx:
