@@ -22,6 +22,7 @@ from dancerec.cli.common import (
     write_json,
 )
 from dancerec.errors import UserError
+from dancerec.safeio import neutralise_frame
 from dancerec.survey.importer import (
     ImportOptions,
     ImportReport,
@@ -50,7 +51,7 @@ from dancerec.survey.store import (
     study_instrument,
 )
 from dancerec.survey.writers import DEFAULT_SUFFIX, WRITE_FORMATS, write_responses
-from dancerec.workspace import DEFAULT_INSTRUMENT
+from dancerec.workspace import DEFAULT_INSTRUMENT, atomic_output
 
 app = typer.Typer(
     help="Import survey-platform exports, validate, clean, score, simulate respondents and manage instruments.",
@@ -533,7 +534,11 @@ def export_cmd(
     if items:
         responses = load_responses(s, exclude_flagged=excluded)
         frame = pd.concat([frame, responses.drop(columns=["group", "user_id"])], axis=1)
-    path = export_table(frame, out)
+    if out.suffix.lower() in (".csv", ".xlsx"):  # spreadsheet formats: no live formulas (OWASP)
+        frame = neutralise_frame(frame, xlsx=out.suffix.lower() == ".xlsx")
+    with atomic_output(out) as tmp:  # no partial file on a full disk or Ctrl-C
+        export_table(frame, tmp)
+    path = out
     console.print(f"exported {len(frame)} respondents × {frame.shape[1]} columns to {path}")
     write_json(json_path, {"file": path, "n": len(frame), "columns": list(frame.columns)})
 
