@@ -116,6 +116,9 @@ class PreparedImport:
     problems: list[RowProblem]
     quarantined: list[QuarantinedRow]
     warnings: list[str]
+    #: every id and user id read from the file (after --id-prefix), for pseudonymisation
+    raw_ids: list[str] = field(default_factory=list)
+    raw_users: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -564,10 +567,11 @@ def prepare_import(
     if "user_id" in cmap.meta:
         users = [(_id_text(v, cleaned_ids) or pd.NA) for v in values(cmap.meta["user_id"])]
     for what, changed in (("id", cleaned_ids), ("group name", cleaned_groups)):
-        if changed:
+        if changed:  # ids are not quoted: the note must not leak them under --pseudonymise
+            example = f" (e.g. now {sorted(set(changed))[0]!r})" if what == "group name" else ""
             warnings.append(
                 f"{len(changed)} {what}(s) held invisible or bidirectional control characters, removed "
-                f"before comparison (e.g. now {sorted(set(changed))[0]!r})"
+                f"before comparison{example}"
             )
     durations = [math.nan] * n
     if "duration_s" in cmap.meta:
@@ -669,17 +673,8 @@ def prepare_import(
         )
     all_problems.sort(key=lambda p: p.row or 0)
     quarantined.sort(key=lambda q: q.row or 0)
-    if all_problems and opts.on_invalid == "error" and not collect:
-        first = all_problems[0]
-        more = len(all_problems) - 1
-        suffix = (
-            f" [{more} more problem(s) in this file; `dancerec survey validate` lists them all]"
-            if more
-            else ""
-        )
-        raise InputError(
-            path, first.problem + suffix, row=first.row, column=first.column, expected=first.expected
-        )
+    if opts.on_invalid == "error" and not collect:
+        raise_first_problem(path, all_problems)
 
     good = [i for i in range(n) if i not in problems]
     idx = pd.Index([ids[i] for i in good], dtype="string", name="respondent_id")
@@ -703,6 +698,22 @@ def prepare_import(
         problems=all_problems,
         quarantined=quarantined,
         warnings=warnings,
+        raw_ids=[r for r in ids if r],
+        raw_users=[str(u) for u in users if isinstance(u, str) and u],
+    )
+
+
+def raise_first_problem(path: Path, problems: list[RowProblem]) -> None:
+    """Raise the first located problem as an InputError (nothing when there is none)."""
+    if not problems:
+        return
+    first = problems[0]
+    more = len(problems) - 1
+    suffix = (
+        f" [{more} more problem(s) in this file; `dancerec survey validate` lists them all]" if more else ""
+    )
+    raise InputError(
+        path, first.problem + suffix, row=first.row, column=first.column, expected=first.expected
     )
 
 
@@ -735,21 +746,88 @@ def _base_report(prepared: PreparedImport, instrument: Instrument, dry_run: bool
     )
 
 
-def _pseudonymise(prepared: PreparedImport, study: Study) -> None:
+def _pseudonymise(prepared: PreparedImport, hide: Callable[[str], str]) -> None:
+    """Replace every identifier by ``hide(identifier)`` and drop personal fields, everywhere.
+
+    Respondent and user ids become keyed hashes in the responses, the quarantine, the problem
+    list and every message; a quarantined row keeps only its item answers and the group, duration
+    and submission-time columns (e-mail, IP, names, student numbers and any other column are
+    dropped, not stored).
+    """
     r = prepared.responses
-    new_ids = [study.pseudonymise(x) for x in r.index]
-    prepared.source_rows = {study.pseudonymise(k): v for k, v in prepared.source_rows.items()}
-    r.index = pd.Index(new_ids, dtype="string", name="respondent_id")
-    r["user_id"] = pd.array(
-        [pd.NA if pd.isna(u) else study.pseudonymise(u) for u in r["user_id"]], dtype="string"
-    )
-    id_cols = {prepared.mapping.meta.get("respondent_id"), prepared.mapping.meta.get("user_id")} - {None}
+    cache: dict[str, str] = {}
+
+    def h(x: str) -> str:
+        if x not in cache:
+            cache[x] = hide(x)
+        return cache[x]
+
+    def scrub(text: str, *raw: str | None) -> str:
+        # messages quote ids with repr(): replace the quoted form only, so "row 1" survives id "1"
+        for x in sorted({v for v in raw if v}, key=len, reverse=True):
+            text = text.replace(repr(x), repr(h(x)))
+        return text
+
+    r.index = pd.Index([h(str(x)) for x in r.index], dtype="string", name="respondent_id")
+    r["user_id"] = pd.array([pd.NA if pd.isna(u) else h(u) for u in r["user_id"]], dtype="string")
+    prepared.source_rows = {h(k): v for k, v in prepared.source_rows.items()}
+    m = prepared.mapping
+    id_cols = {m.meta.get("respondent_id"), m.meta.get("user_id")} - {None}
+    keep = set(m.items.values()) | {m.meta[k] for k in ("group", "duration_s", "submitted_at") if k in m.meta}
     for q in prepared.quarantined:
+        raw_ids = [q.respondent_id, *(q.raw.get(c) for c in id_cols)]
+        personal = [str(v) for c, v in q.raw.items() if c not in keep and c not in id_cols and v]
+        q.reason = _drop_values(scrub(q.reason, *raw_ids), personal)
+        rid_col = m.meta.get("respondent_id")
+        q.raw = {
+            c: (
+                v
+                if c not in id_cols or not v
+                else h(q.respondent_id or v)
+                if c == rid_col
+                else h(clean_text_id(v)[0])
+            )
+            for c, v in q.raw.items()
+            if c in keep or c in id_cols
+        }
         if q.respondent_id:
-            q.respondent_id = study.pseudonymise(q.respondent_id)
-        for c in id_cols:
-            if q.raw.get(c):
-                q.raw[c] = study.pseudonymise(q.raw[c])
+            q.respondent_id = h(q.respondent_id)
+    for p in prepared.problems:
+        if p.respondent_id:
+            p.problem = scrub(p.problem, p.respondent_id)
+            p.respondent_id = h(p.respondent_id)
+
+
+def _drop_values(text: str, values: list[str]) -> str:
+    for v in sorted(set(values), key=len, reverse=True):
+        if len(v) >= 3:
+            text = text.replace(v, "[personal field removed]")
+    return text
+
+
+def _refuse_mixed_ids(
+    con: duckdb.DuckDBPyConnection, path: Path, prepared: PreparedImport, study: Study, pseudonymised: bool
+) -> None:
+    """Refuse an import whose people are already stored the other way (raw vs pseudonymised ids)."""
+    raw = prepared.raw_ids
+    if not raw:
+        return
+    other = raw if pseudonymised else [study.pseudonymise(x) for x in raw]
+    con.register("_other_ids", pd.DataFrame({"respondent_id": other}))
+    try:
+        hit = con.execute(
+            "SELECT count(*) FROM survey_respondent JOIN _other_ids USING (respondent_id)"
+        ).fetchall()[0][0]
+    finally:
+        con.unregister("_other_ids")
+    if hit:
+        stored, now = ("raw", "--pseudonymise") if pseudonymised else ("pseudonymised", "raw ids")
+        raise InputError(
+            path,
+            f"{hit} respondent(s) of this file are already stored under {stored} ids; importing them "
+            f"again with {now} would store the same people twice",
+            expected="the same --pseudonymise choice as the earlier import of these respondents",
+        )
 
 
 # -- comparing with the store ------------------------------------------------------------------
@@ -856,14 +934,17 @@ def import_file(
     path = Path(path)
     inst = study_instrument(study)
     prepared = prepare_import(
-        path, inst, opts, study_group_column=study.config.group_column, progress=progress
+        path, inst, opts, study_group_column=study.config.group_column, collect=True, progress=progress
     )
     if opts.pseudonymise:
-        _pseudonymise(prepared, study)
+        _pseudonymise(prepared, study.pseudonymise)
+    if opts.on_invalid == "error":
+        raise_first_problem(path, prepared.problems)
     report = _base_report(prepared, inst, dry_run=False)
     report.sha256 = sha256_file(path)
     new = prepared.responses
     with study.transaction() as con:
+        _refuse_mixed_ids(con, path, prepared, study, opts.pseudonymise)
         old = _stored(con, new.index, inst)
         diffs = _differences(new, old)
         fresh = new.index.difference(old.index, sort=False)
@@ -983,8 +1064,8 @@ def validate_file(
         collect=True,
         progress=progress,
     )
-    if study is not None and opts.pseudonymise:
-        _pseudonymise(prepared, study)
+    if opts.pseudonymise:
+        _pseudonymise(prepared, study.pseudonymise if study is not None else (lambda x: "(id hidden)"))
     report = _base_report(prepared, inst, dry_run=True)
     report.sha256 = sha256_file(Path(path))
     if opts.on_invalid == "quarantine":
