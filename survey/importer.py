@@ -717,6 +717,12 @@ def raise_first_problem(path: Path, problems: list[RowProblem]) -> None:
     )
 
 
+def _prefix_hint(path: Path) -> str:
+    """A short id prefix suggested from a file name ("wjx-export (2).csv" → "wjx-export-2-")."""
+    stem = re.sub(r"[^0-9A-Za-z\u4e00-\u9fff]+", "-", path.stem).strip("-")[:20]
+    return f"{stem or 'file'}-"
+
+
 def _base_report(prepared: PreparedImport, instrument: Instrument, dry_run: bool) -> ImportReport:
     t, m = prepared.table, prepared.mapping
     return ImportReport(
@@ -964,13 +970,30 @@ def import_file(
         if changed and not opts.replace:
             c = report.conflicts[0]
             more = f" [{len(changed) - 1} more conflicting respondent(s)]" if len(changed) > 1 else ""
+            origin = con.execute(
+                "SELECT i.path FROM survey_respondent r JOIN survey_import i USING (import_id) "
+                "WHERE r.respondent_id = ?",
+                [str(c["respondent_id"])],
+            ).fetchall()
+            other = origin[0][0] if origin else None
+            if other is not None and Path(other).name != path.name:
+                advice = (
+                    f"; it came from {Path(other).name}. If these are different people (both files number "
+                    "respondents 1..N), keep both with --id-prefix (e.g. --id-prefix "
+                    f"{_prefix_hint(path)}); --replace would overwrite the other file's respondents"
+                )
+                expected = "distinct ids: --id-prefix for this file"
+            else:
+                advice = ""
+                expected = "the stored answers, or --replace to overwrite them with this file's"
             raise InputError(
                 path,
-                f"respondent {c['respondent_id']!r} is already stored with different answers ({c['detail']}){more}",
+                f"respondent {c['respondent_id']!r} is already stored with different answers "
+                f"({c['detail']}){advice}{more}",
                 row=c["row"],
                 column=prepared.mapping.items.get(c["columns"][0])
                 or prepared.mapping.meta.get(c["columns"][0]),
-                expected="the stored answers, or --replace to overwrite them",
+                expected=expected,
             )
         report.n_replaced = len(changed)
         # quarantine rows already stored from this very file are not stored twice

@@ -188,3 +188,17 @@ def test_zero_width_duplicate_id_is_caught(tmp_path):
     text = "respondent_id,group,CON1\nr1,A,3\nr1\u200b,A,4\n"
     with pytest.raises(InputError, match="duplicate respondent id 'r1'"):
         prepare_import(_write(tmp_path, "d.csv", text), INST)
+
+
+def test_two_files_numbering_respondents_from_one_point_to_id_prefix(study, tmp_path):
+    a = _write(tmp_path, "wjx-a.csv", "序号,group,CON1\n1,A,3\n2,A,4\n")
+    b = _write(tmp_path, "wjx-b.csv", "序号,group,CON1\n1,B,5\n2,B,1\n")
+    import_file(study, a, ImportOptions(id_column="序号"))
+    with pytest.raises(InputError) as err:
+        import_file(study, b, ImportOptions(id_column="序号"))
+    msg = str(err.value)
+    assert "--id-prefix" in msg and "wjx-a.csv" in msg and "would overwrite" in msg
+    import_file(study, b, ImportOptions(id_column="序号", id_prefix="b-"))
+    stored = load_responses(study)
+    assert sorted(stored.index) == ["1", "2", "b-1", "b-2"]
+    assert stored.loc["1", "CON1"] == 3.0 and stored.loc["b-1", "CON1"] == 5.0

@@ -363,7 +363,8 @@ def validate_cmd(
         c = report.conflicts[0]
         raise UserError(
             f"{file}: {len(report.conflicts)} respondent(s) conflict with stored answers; first {c['respondent_id']!r} "
-            f"(row {c['row']}): {c['detail']} — import with --replace to overwrite"
+            f"(row {c['row']}): {c['detail']} — if they are other people (files numbering respondents 1..N), "
+            "keep both with --id-prefix; --replace overwrites the stored answers"
         )
     console.print(f"[green]ok:[/] {file} would import {report.n_valid} respondent(s)")
 
