@@ -81,6 +81,8 @@ class _Group(TyperGroup):
                 "interrupted before any commit: the study is unchanged, no partial file was kept"
             )
             raise typer.Exit(128 + _signal["last"]) from None
+        except BrokenPipeError:  # output piped into `head` and closed: nothing to report
+            raise typer.Exit(1) from None
         except (OSError, *_DAMAGED) as exc:
             _say_error(_fault_message(exc) or str(exc))
             raise typer.Exit(1) from None

@@ -21,6 +21,7 @@ from dancerec.cli.common import (
     progress,
     write_json,
 )
+from dancerec.cli.validators import SEED_MAX, finite, nonempty_list, output_file
 from dancerec.errors import UserError
 from dancerec.safeio import neutralise_frame
 from dancerec.survey.importer import (
@@ -131,7 +132,10 @@ ScaleMapOpt = Annotated[
     ),
 ]
 MinShareOpt = Annotated[
-    float, typer.Option("--min-share", help="Share of a dimension's items needed for a (prorated) score.")
+    float,
+    typer.Option(
+        "--min-share", min=0.0, max=1.0, help="Share of a dimension's items needed for a (prorated) score."
+    ),
 ]
 
 
@@ -389,15 +393,21 @@ def score_cmd(
 @app.command("flags")
 def flags_cmd(
     longstring_share: Annotated[
-        float, typer.Option(help="Longest identical run ≥ this share of items.")
+        float, typer.Option(min=0.0, max=1.0, help="Longest identical run ≥ this share of items.")
     ] = 0.5,
     irv_min: Annotated[
-        float | None, typer.Option(help="Response SD below this (default 0.075 × scale width).")
+        float | None,
+        typer.Option(min=0.0, callback=finite, help="Response SD below this (default 0.075 × scale width)."),
     ] = None,
-    speeder_ratio: Annotated[float, typer.Option(help="Completion time below this share of the median.")] = 1
-    / 3,
-    mahalanobis_p: Annotated[float, typer.Option(help="Mahalanobis distance p-value below this.")] = 0.001,
-    max_missing_share: Annotated[float, typer.Option(help="More than this share of items unanswered.")] = 0.2,
+    speeder_ratio: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Completion time below this share of the median.")
+    ] = 1 / 3,
+    mahalanobis_p: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Mahalanobis distance p-value below this.")
+    ] = 0.001,
+    max_missing_share: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="More than this share of items unanswered.")
+    ] = 0.2,
     study: StudyOption = None,
     json_path: JsonOption = None,
 ) -> None:
@@ -445,17 +455,22 @@ def _parse_quality(text: str | None, groups: list[str]) -> dict[str, float] | No
 
 @app.command("simulate")
 def simulate_cmd(
-    n: Annotated[int, typer.Option("--n", help="Number of respondents.")] = 600,
-    groups: Annotated[str, typer.Option("--groups", help="Study groups, comma-separated.")] = "A,B,C",
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of respondents.")] = 600,
+    groups: Annotated[
+        str, typer.Option("--groups", callback=nonempty_list, help="Study groups, comma-separated.")
+    ] = "A,B,C",
     seed: Annotated[
-        int | None, typer.Option("--seed", help="Random seed (default: the study's seed, else 42).")
+        int | None,
+        typer.Option("--seed", min=0, max=SEED_MAX, help="Random seed (default: the study's seed, else 42)."),
     ] = None,
     quality: Annotated[
         str | None, typer.Option("--quality", help="Recommender quality per group, e.g. A=-0.3,B=0,C=0.3.")
     ] = None,
-    careless_rate: Annotated[float, typer.Option(help="Share of careless respondents.")] = 0.05,
+    careless_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of careless respondents.")
+    ] = 0.05,
     missing_rate: Annotated[
-        float, typer.Option(help="Share of missing answers (attentive respondents).")
+        float, typer.Option(min=0.0, max=1.0, help="Share of missing answers (attentive respondents).")
     ] = 0.02,
     format: Annotated[
         str, typer.Option("--format", help=f"File format: {', '.join(WRITE_FORMATS)}.")
@@ -519,7 +534,9 @@ def simulate_cmd(
 
 @app.command("export")
 def export_cmd(
-    out: Annotated[Path, typer.Option("--out", help="Output file: .csv, .parquet or .xlsx.")],
+    out: Annotated[
+        Path, typer.Option("--out", callback=output_file, help="Output file: .csv, .parquet or .xlsx.")
+    ],
     exclude_flagged: ExcludeOpt = None,
     items: Annotated[bool, typer.Option("--items", help="Also include the raw item answers.")] = False,
     min_share: MinShareOpt = DEFAULT_MIN_SHARE,
