@@ -170,18 +170,37 @@ def refresh_flags(
         )
     responses = _read_responses(con, instrument)
     long = compute_flags(responses, instrument, thresholds)
-    con.execute("DELETE FROM survey_flag")
-    if len(long):
-        frame = long.copy()
-        frame["value"] = frame["value"].astype(float).replace([np.inf, -np.inf], np.nan)
-        con.register("_flags_in", frame)
-        try:
-            con.execute(
-                "INSERT INTO survey_flag SELECT respondent_id, flag, flagged, value, threshold FROM _flags_in"
-            )
-        finally:
-            con.unregister("_flags_in")
+    del responses
+    frame = long.copy()
+    frame["value"] = frame["value"].astype(float).replace([np.inf, -np.inf], np.nan)
+    con.register("_flags_in", frame)
+    try:
+        write_changed_flags(con, "_flags_in")
+    finally:
+        con.unregister("_flags_in")
     return long
+
+
+def write_changed_flags(con: duckdb.DuckDBPyConnection, new: str) -> tuple[int, int]:
+    """Make ``survey_flag`` equal to the registered table ``new``, touching only rows that differ;
+    returns (rows deleted, rows inserted).
+
+    Flags that depend on the whole sample (speeder ratio, Mahalanobis distance) can change for
+    everyone when respondents are added; the per-respondent ones (long strings, response SD,
+    attention checks, missing share) of respondents already stored do not, and are left alone.
+    """
+    same = (
+        "n.respondent_id = f.respondent_id AND n.flag = f.flag AND n.flagged = f.flagged "
+        "AND n.value IS NOT DISTINCT FROM f.value AND n.threshold IS NOT DISTINCT FROM f.threshold"
+    )
+    deleted = con.execute(
+        f"DELETE FROM survey_flag f WHERE NOT EXISTS (SELECT 1 FROM {new} n WHERE {same})"
+    ).fetchall()[0][0]
+    inserted = con.execute(
+        "INSERT INTO survey_flag SELECT n.respondent_id, n.flag, n.flagged, n.value, n.threshold "
+        f"FROM {new} n ANTI JOIN survey_flag f ON n.respondent_id = f.respondent_id AND n.flag = f.flag"
+    ).fetchall()[0][0]
+    return int(deleted), int(inserted)
 
 
 def flag_counts(study: Study) -> pd.DataFrame:

@@ -202,3 +202,22 @@ def test_two_files_numbering_respondents_from_one_point_to_id_prefix(study, tmp_
     stored = load_responses(study)
     assert sorted(stored.index) == ["1", "2", "b-1", "b-2"]
     assert stored.loc["1", "CON1"] == 3.0 and stored.loc["b-1", "CON1"] == 5.0
+
+
+def test_flags_are_rewritten_only_where_they_changed(study, tmp_path):
+    from dancerec.survey.store import write_changed_flags
+
+    a = _write(tmp_path, "a.csv", "respondent_id,group,CON1,CON2,CON3\nr1,A,1,2,3\nr2,A,4,5,3\nr3,A,3,3,3\n")
+    import_file(study, a)
+    with study.read() as con:
+        before = con.execute("SELECT * FROM survey_flag ORDER BY ALL").df()
+    assert len(before) > 0
+    with study.transaction() as con:
+        con.register("_same", before)
+        assert write_changed_flags(con, "_same") == (0, 0)  # nothing differs: nothing written
+        changed = before.copy()
+        changed.loc[0, "value"] = 99.0
+        con.register("_one", changed)
+        assert write_changed_flags(con, "_one") == (1, 1)
+        con.unregister("_same")
+        con.unregister("_one")
