@@ -473,7 +473,7 @@ def _split_data(table: SourceTable, grid: list[list[str]], first: int, width: in
                     )
                 )
                 continue
-        table.data.append(list(row))
+        table.data.append(row)  # the grid row itself: no second copy of a large file
         table.rows.append(rowno)
 
 
