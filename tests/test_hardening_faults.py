@@ -211,3 +211,32 @@ def test_ctrl_c_before_commit_rolls_back(study, tmp_path):
             ).fetchone()[0]
             == 0
         )
+
+
+def test_fault_messages_are_one_line():
+    import pickle
+    import zipfile
+
+    from dancerec.cli.main import _fault_message
+
+    cases = {
+        OSError(errno.ENOSPC, "No space left on device", "/x/out.csv"): "disk full",
+        FileNotFoundError(2, "No such file or directory", "/s/artifacts/m/state.npz"): "missing file",
+        zipfile.BadZipFile("File is not a zip file"): "damaged",
+        EOFError("Ran out of input"): "damaged",
+        pickle.UnpicklingError("invalid load key"): "damaged",
+    }
+    for exc, needle in cases.items():
+        msg = _fault_message(exc)
+        assert msg is not None and needle in msg and "\n" not in msg
+    assert _fault_message(ValueError("a bug")) is None  # real bugs keep their traceback
+
+
+def test_control_characters_in_xlsx_export_do_not_crash(tmp_path):
+    from dancerec.survey.scoring import export_table
+
+    frame = pd.DataFrame({"group": ["A\x07B", "=1+1", "C\x00"], "score": [1.0, 2.0, 3.0]})
+    out = tmp_path / "g.xlsx"
+    export_table(neutralise_frame(frame, xlsx=True), out)
+    values = [c.value for c in openpyxl.load_workbook(out).active["A"]][1:]
+    assert values == ["A\\x07B", "'=1+1", "C\\x00"]

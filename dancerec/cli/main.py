@@ -39,6 +39,8 @@ def _fault_message(exc: BaseException) -> str | None:
         if exc.errno in _DISK_FULL:
             return "disk full: nothing partial was kept (outputs are written to a temporary file first); free space and retry"
         where = exc.filename or ""
+        if isinstance(exc, FileNotFoundError):
+            return f"missing file (moved or deleted?): {where or exc}"
         return f"{where}: {exc.strerror or exc}" if where else str(exc.strerror or exc)
     if isinstance(exc, duckdb.Error):
         text = str(exc)
