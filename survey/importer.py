@@ -1058,6 +1058,9 @@ def import_file(
         study.record_file(con, path, "survey")
         if progress:
             progress("flagging", 2, 3)
+        # the file's cells are stored: release them before the flags read the store back
+        prepared.table.data, prepared.table.rows, prepared.responses = [], [], new.iloc[:0]
+        del new, write, old
         refresh_flags(con, inst)
     if progress:
         progress("done", 3, 3)

@@ -221,3 +221,29 @@ def test_flags_are_rewritten_only_where_they_changed(study, tmp_path):
         assert write_changed_flags(con, "_one") == (1, 1)
         con.unregister("_same")
         con.unregister("_one")
+
+
+def test_survey_schema_v1_store_migrates_keeping_answers_and_flags(tmp_path):
+    import duckdb
+    from dancerec.survey.schema import MIGRATIONS
+
+    from dancerec.workspace import CORE_MIGRATIONS, migrate, schema_versions
+
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    CORE_MIGRATIONS[0].run(con)
+    MIGRATIONS[0].run(con)  # a study written before survey schema 2
+    con.execute("INSERT INTO schema_version VALUES ('core', 1, now()), ('survey', 1, now())")
+    con.execute("INSERT INTO survey_answer VALUES ('r1', 'CON1', 3), ('r1', 'CON2', 4)")
+    con.execute("INSERT INTO survey_flag VALUES ('r1', 'speeder', false, 1.0, 0.33)")
+    con.begin()
+    changed = migrate(
+        con, {"core": "dancerec.workspace:CORE_MIGRATIONS", "survey": "dancerec.survey.schema:MIGRATIONS"}
+    )
+    con.commit()
+    assert changed == {"survey": (1, 2)} and schema_versions(con)["survey"] == 2
+    assert con.execute("SELECT * FROM survey_answer ORDER BY item_id").fetchall() == [
+        ("r1", "CON1", 3.0),
+        ("r1", "CON2", 4.0),
+    ]
+    assert con.execute("SELECT flag, value FROM survey_flag").fetchall() == [("speeder", 1.0)]
+    con.close()
