@@ -240,3 +240,41 @@ def test_control_characters_in_xlsx_export_do_not_crash(tmp_path):
     export_table(neutralise_frame(frame, xlsx=True), out)
     values = [c.value for c in openpyxl.load_workbook(out).active["A"]][1:]
     assert values == ["A\\x07B", "'=1+1", "C\\x00"]
+
+
+@pytest.mark.slow
+def test_sigterm_during_import_reports_truthfully(study, tmp_path):
+    """SIGTERM mid-import: exit 143 and a message that matches what the store holds afterwards."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_import_memory import write_export
+
+    export = tmp_path / "big.csv"
+    n = write_export(export, 4_000_000)
+    code = textwrap.dedent(
+        f"""
+        import signal, sys
+        import dancerec.cli.main as m
+        signal.signal(signal.SIGTERM, m._on_sigterm)
+        sys.argv = ["dancerec", "survey", "import", {str(export)!r}, "--study", {str(study.root)!r}]
+        print("ready", flush=True)
+        m.main()
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    stored = len(load_responses(study))
+    print("sigterm outcome:", proc.returncode, stored, err.strip()[-120:])
+    if proc.returncode == 0:  # finished before the signal arrived: nothing to check
+        assert stored == n
+        return
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err
+    if "ARE stored" in err:
+        assert stored == n
+    else:
+        assert "study is unchanged" in err and stored == 0
