@@ -247,3 +247,21 @@ def test_survey_schema_v1_store_migrates_keeping_answers_and_flags(tmp_path):
     ]
     assert con.execute("SELECT flag, value FROM survey_flag").fetchall() == [("speeder", 1.0)]
     con.close()
+
+
+def test_wide_read_back_equals_the_long_table_assembly(study, tmp_path):
+    from dancerec.survey.simulate import simulate_responses
+    from dancerec.survey.store import _read_responses, assemble_responses
+    from dancerec.survey.writers import write_responses
+
+    sim = simulate_responses(INST, n=120, groups=("A", "B"), seed=3, missing_rate=0.1)
+    import_file(study, write_responses(sim.responses, INST, tmp_path / "x.csv", "csv"))
+    with study.read() as con:
+        wide = _read_responses(con, INST)
+        meta = con.execute(
+            'SELECT respondent_id, grp AS "group", user_id, duration_s, submitted_at FROM survey_respondent '
+            "ORDER BY import_id, source_row, respondent_id"
+        ).df()
+        long = con.execute("SELECT respondent_id, item_id, value FROM survey_answer").df()
+    assert wide[INST.item_ids].isna().to_numpy().any()  # missing answers are part of the check
+    pd.testing.assert_frame_equal(wide, assemble_responses(meta, long, INST))
