@@ -202,10 +202,11 @@ def prepare_import(
         problems.setdefault(i, []).append(RowProblem(row, col, text, expected))
 
     col_index = {c: j for j, c in enumerate(table.columns)}
-    by_column = list(zip(*table.data, strict=True)) if table.data else [() for _ in table.columns]
-
     def values(column: str) -> tuple[object, ...]:
-        return by_column[col_index[column]]
+        # one column at a time, built when needed and dropped after use: a transposed copy of the
+        # whole file would cost another 8 bytes per cell
+        j = col_index[column]
+        return tuple([row[j] for row in table.data])
 
     warnings.extend(table.notes)
     cleaned_ids: list[str] = []
