@@ -202,6 +202,7 @@ def prepare_import(
         problems.setdefault(i, []).append(RowProblem(row, col, text, expected))
 
     col_index = {c: j for j, c in enumerate(table.columns)}
+
     def values(column: str) -> tuple[object, ...]:
         # one column at a time, built when needed and dropped after use: a transposed copy of the
         # whole file would cost another 8 bytes per cell
