@@ -52,6 +52,8 @@ def _fault_message(exc: BaseException) -> str | None:
                 "the study database (study.duckdb) is damaged or truncated: restore it from a backup "
                 f"({text.splitlines()[0][:160]})"
             )
+        if isinstance(exc, duckdb.InvalidInputException):  # e.g. a binary file read as a table
+            return f"cannot read the input: {text.splitlines()[0]}"
         return f"study database error: {text.splitlines()[0]}"
     if isinstance(exc, _DAMAGED):
         return f"a stored file is damaged or truncated ({type(exc).__name__}: {exc}); recreate it"
