@@ -132,5 +132,8 @@ def write_json(path: Path | None, payload: Any) -> None:
     """Write ``payload`` as JSON to ``path`` (no-op when ``path`` is None)."""
     if path is None:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(to_jsonable(payload), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    from dancerec.workspace import atomic_output
+
+    text = json.dumps(to_jsonable(payload), indent=2, ensure_ascii=False) + "\n"
+    with atomic_output(path) as tmp:  # never a half-written JSON file (disk full, Ctrl-C)
+        tmp.write_text(text, encoding="utf-8")

@@ -12,6 +12,9 @@ import hmac
 import importlib
 import os
 import secrets
+import signal
+import threading
+import time
 import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,6 +32,54 @@ DB_FILE = "study.duckdb"
 ARTIFACTS_DIR = "artifacts"
 SECRET_FILE = ".secret"
 DEFAULT_INSTRUMENT = "dance-music-30"
+#: seconds a command waits for another dancerec command to release the study ($DANCEREC_BUSY_TIMEOUT)
+BUSY_TIMEOUT_S = 30.0
+
+
+class CommittedInterrupt(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM arrived while a transaction was committing; the commit completed."""
+
+
+@contextmanager
+def deferred_signals() -> Iterator[list[int]]:
+    """Hold SIGINT/SIGTERM back for the duration of the block; yields the signals that arrived.
+
+    A commit is never cut in half by Ctrl-C, so the command can say truthfully whether the data
+    was stored. Outside the main thread (no signal handlers there) this does nothing.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def hold(signum: int, frame: object) -> None:
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Write an output file all or nothing: yields a temporary path beside ``path`` (same suffix),
+    renamed onto ``path`` when the block succeeds and removed when it fails (disk full, Ctrl-C…).
+
+    Usage: ``with atomic_output(out) as tmp: frame.to_csv(tmp)``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; give a file name to write")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -162,9 +213,8 @@ class StudyConfig:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -248,9 +298,14 @@ class Study:
                 "create one with `dancerec init DIR` or pass --study DIR"
             )
         study = cls(root, StudyConfig.from_toml(root / STUDY_FILE))
-        with study.transaction() as con:
-            migrate(con)
-        study.artifacts.mkdir(exist_ok=True)
+        # check the schema through a read-only connection; take the write lock only to upgrade
+        with study.read() as con:
+            pending = _pending_migrations(con)
+        if pending:
+            with study.transaction() as con:
+                migrate(con)
+        if not study.artifacts.is_dir():
+            study.artifacts.mkdir(exist_ok=True)
         return study
 
     @classmethod
@@ -264,15 +319,32 @@ class Study:
         _atomic_write(self.config_path, self.config.to_toml())
 
     # -- database ----------------------------------------------------------------------------
-    def connect(self) -> duckdb.DuckDBPyConnection:
-        try:
-            return duckdb.connect(str(self.db_path))
-        except duckdb.IOException as exc:
-            raise UserError(f"cannot open {self.db_path}: {exc}") from exc
+    def connect(self, read_only: bool = False, timeout: float | None = None) -> duckdb.DuckDBPyConnection:
+        """A connection to the study database, waiting up to ``timeout`` seconds while another
+        dancerec process holds it (then a one-line "study busy" error); a damaged file is named."""
+        if timeout is None:
+            try:
+                timeout = float(os.environ.get("DANCEREC_BUSY_TIMEOUT", BUSY_TIMEOUT_S))
+            except ValueError:
+                timeout = BUSY_TIMEOUT_S
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return duckdb.connect(str(self.db_path), read_only=read_only)
+            except duckdb.Error as exc:
+                text = str(exc)
+                if "lock" in text.lower() and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    continue
+                raise _connect_error(self.db_path, exc, timeout) from None
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection inside BEGIN/COMMIT; any exception (or Ctrl-C) rolls everything back."""
+        """A connection inside BEGIN/COMMIT; any exception (or Ctrl-C) rolls everything back.
+
+        Ctrl-C/SIGTERM during the commit itself are held until it finishes and then raised as
+        :class:`CommittedInterrupt`, so the command can report that the data was stored.
+        """
         con = self.connect()
         try:
             con.begin()
@@ -281,14 +353,17 @@ class Study:
             except BaseException:
                 con.rollback()
                 raise
-            con.commit()
+            with deferred_signals() as received:
+                con.commit()
+            if received:
+                raise CommittedInterrupt(received[0])
         finally:
             con.close()
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection for queries only (no transaction is opened)."""
-        con = self.connect()
+        """A read-only connection for queries (other readers may share the study meanwhile)."""
+        con = self.connect(read_only=True)
         try:
             yield con
         finally:
@@ -314,6 +389,34 @@ class Study:
     def pseudonymise(self, value: object) -> str:
         """Keyed hash (HMAC-SHA256, study secret) of an id; equal ids give equal pseudonyms."""
         return pseudonymise(value, self.secret)
+
+
+def _pending_migrations(con: duckdb.DuckDBPyConnection) -> bool:
+    current = schema_versions(con)
+    for name, spec in SCHEMA_COMPONENTS.items():
+        known = len(_load_migrations(spec))
+        if current.get(name, 0) != known:
+            return True
+    return False
+
+
+def _connect_error(path: Path, exc: Exception, timeout: float) -> UserError:
+    """One clear line for a database that cannot be opened: busy, damaged, or disk problems."""
+    text = str(exc)
+    low = text.lower()
+    if "lock" in low:
+        return UserError(
+            f"study busy: another dancerec command is using {path} (waited {timeout:g} s); "
+            "try again when it has finished (or set DANCEREC_BUSY_TIMEOUT)"
+        )
+    if "not a valid duckdb database" in low or "could not read enough bytes" in low or "corrupt" in low:
+        return UserError(
+            f"{path} is damaged (truncated or not a DuckDB database): restore it from a backup; "
+            "the study cannot be read as it is"
+        )
+    if "no space left" in low:
+        return UserError(f"disk full while opening {path}; free some space and try again")
+    return UserError(f"cannot open {path}: {text}")
 
 
 def pseudonymise(value: object, secret: bytes) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -24,7 +23,20 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
-from dancerec.survey.instrument import Instrument, normalise_text
+from dancerec.survey.cells import (  # noqa: F401  (parse_* re-exported: the public cell parsers)
+    DATE_ORDERS,
+    GENERIC_MISSING,
+    AnswerParser,
+    _durations_from_start_end,
+    _id_text,
+    clean_text_id,
+    column_date_order,
+    date_order_evidence,
+    parse_duration,
+    parse_scale_map,
+    parse_timestamp,
+)
+from dancerec.survey.instrument import Instrument
 from dancerec.survey.mapping import ColumnMapping, map_columns, read_mapping_file
 from dancerec.survey.readers import RowProblem, SourceTable, read_source
 from dancerec.survey.store import META_COLUMNS, assemble_responses, refresh_flags, study_instrument
@@ -34,8 +46,6 @@ from dancerec.workspace import Study, sha256_file
 
 ProgressFn = Callable[[str, int, int], None]
 ON_INVALID = ("error", "quarantine")
-GENERIC_MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "#n/a", "(missing)"})
-_SEPARATORS = ("┋", "→")  # 问卷星 multi-select / ranking joins
 
 
 @dataclass
@@ -57,11 +67,18 @@ class ImportOptions:
     on_invalid: str = "error"
     replace: bool = False
     missing_codes: tuple[str, ...] = ()
+    #: "dayfirst" or "monthfirst" for dates such as 01/09/2026 (None: detect, refuse if ambiguous)
+    date_order: str | None = None
+    #: explicit answer label → scale value pairs (e.g. to fold a 7-point export); recorded in the study
+    scale_map: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         if self.on_invalid not in ON_INVALID:
             raise UserError(f"--on-invalid must be one of {', '.join(ON_INVALID)}, not {self.on_invalid!r}")
+        if self.date_order not in (None, *DATE_ORDERS):
+            raise UserError(f"date order must be one of {', '.join(DATE_ORDERS)}, not {self.date_order!r}")
         self.missing_codes = tuple(str(c).strip() for c in self.missing_codes)
+        self.scale_map = tuple((str(k).strip(), int(v)) for k, v in self.scale_map)
 
     def fingerprint(self) -> str:
         body = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items() if k != "replace"}
@@ -88,6 +105,9 @@ class PreparedImport:
     problems: list[RowProblem]
     quarantined: list[QuarantinedRow]
     warnings: list[str]
+    #: every id and user id read from the file (after --id-prefix), for pseudonymisation
+    raw_ids: list[str] = field(default_factory=list)
+    raw_users: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -126,185 +146,6 @@ class ImportReport:
     @property
     def ok(self) -> bool:
         return not self.problems and not self.conflicts
-
-
-# -- cell parsers ------------------------------------------------------------------------------
-_LEAD_NUM = re.compile(r"^\s*([+-]?\d+)\s*(?:=|-|:|\.|、|\)|）)\s*(.+)$")
-_TRAIL_NUM = re.compile(r"^(.+?)\s*[(\[]\s*([+-]?\d+)\s*[)\]]$")
-_DURATION = re.compile(
-    r"^(?:(?P<h>\d+(?:\.\d+)?)\s*(?:小时|时|h|hr|hrs|hours?))?\s*"
-    r"(?:(?P<m>\d+(?:\.\d+)?)\s*(?:分钟|分|m|min|mins|minutes?))?\s*"
-    r"(?:(?P<s>\d+(?:\.\d+)?)\s*(?:秒钟|秒|s|sec|secs|seconds?)?)?$",
-    re.IGNORECASE,
-)
-_CLOCK = re.compile(r"^(\d+):(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
-
-
-def _nfkc(value: object) -> str:
-    return unicodedata.normalize("NFKC", str(value)).strip()
-
-
-def parse_duration(value: object) -> float:
-    """Seconds from ``120``, ``"120秒"``, ``"2分5秒"``, ``"1h 2m"`` or ``"00:02:05"``; ValueError otherwise."""
-    if isinstance(value, int | float):
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(value)
-        return float(value)
-    s = _nfkc(value).replace(",", "")
-    if not s:
-        return math.nan
-    m = _CLOCK.match(s)
-    if m:
-        return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
-    m = _DURATION.match(s)
-    if not m or not any(m.groupdict().values()):
-        raise ValueError(s)
-    h, mi, se = (float(m.group(k) or 0) for k in ("h", "m", "s"))
-    return h * 3600 + mi * 60 + se
-
-
-_MERIDIEM = re.compile(r"(上午|下午)\s*(\d{1,2}:\d{2}(?::\d{2})?)")
-_TZ_SUFFIX = re.compile(r"\s*(?:GMT|UTC)\s*[+-]?\d{0,2}(?::?\d{2})?\s*$", re.IGNORECASE)
-
-
-def parse_timestamp(value: object) -> pd.Timestamp:
-    """A naive timestamp from the date formats platforms use (ISO, 2026/9/3 12:00, 上午/下午…)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        # SPSS stores dates as seconds since 1582-10-14; pyreadstat converts typed ones itself
-        raise ValueError(value)
-    s = _nfkc(value)
-    if not s:
-        return pd.NaT
-    s = _MERIDIEM.sub(lambda m: f"{m.group(2)} {'AM' if m.group(1) == '上午' else 'PM'}", s)
-    s = s.replace("年", "-").replace("月", "-").replace("日", " ")
-    s = _TZ_SUFFIX.sub("", s)
-    ts = pd.Timestamp(s)
-    if ts is pd.NaT:
-        return ts
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return ts.as_unit("us")
-
-
-class AnswerParser:
-    """Turns one cell into a scale value (float, NaN = missing) or an error message."""
-
-    def __init__(self, instrument: Instrument, table: SourceTable, extra_missing: tuple[str, ...]) -> None:
-        self.inst = instrument
-        self.lo, self.hi = instrument.scale_min, instrument.scale_max
-        self.anchors = instrument.anchor_lookup
-        self.table = table
-        self.missing = (
-            GENERIC_MISSING
-            | {t.casefold() for t in table.missing_tokens}
-            | {t.casefold() for t in extra_missing}
-        )
-        self.missing_numbers = set()
-        for token in (*table.missing_tokens, *extra_missing):
-            try:
-                self.missing_numbers.add(float(_nfkc(token)))
-            except ValueError:
-                pass
-        examples = [a.en for a in instrument.anchors[:1]] + [a.zh for a in instrument.anchors[-1:]]
-        self.expected = f"an integer from {self.lo} to {self.hi}" + (
-            f" or an answer label such as {' / '.join(repr(e) for e in examples if e)}" if examples else ""
-        )
-
-    def _in_scale(self, x: float, raw: object) -> tuple[float, str | None]:
-        if x in self.missing_numbers:
-            return math.nan, None
-        if not float(x).is_integer():
-            return math.nan, f"{raw!r} is not a whole scale point"
-        if not self.lo <= x <= self.hi:
-            return math.nan, f"out-of-scale value {raw!r}"
-        return float(x), None
-
-    def parse(self, raw: object, column: str) -> tuple[float, str | None]:
-        if raw is None:
-            return math.nan, None
-        if isinstance(raw, float | int) and not isinstance(raw, bool):
-            x = float(raw)
-            if math.isnan(x):
-                return math.nan, None
-            user_missing = self.table.user_missing.get(column)
-            if user_missing is not None and user_missing(x):
-                return math.nan, None
-            labels = self.table.value_labels.get(column)
-            if labels and x in labels:
-                via = self.anchors.get(normalise_text(labels[x]))
-                if via is not None:
-                    return float(via), None
-            return self._in_scale(x, raw)
-        s = _nfkc(raw)
-        if s.casefold() in self.missing:
-            return math.nan, None
-        try:
-            return self._in_scale(float(s), s)
-        except ValueError:
-            pass
-        if self.table.answer_code is not None:
-            m = self.table.answer_code.match(s)
-            if m:
-                return self._in_scale(float(m.group(1)), s)
-        norm = normalise_text(s)
-        if norm in self.anchors:
-            return float(self.anchors[norm]), None
-        # "5 = Strongly agree", "非常同意(5)": the number counts when the label agrees with it
-        for pattern, num_group, label_group in ((_LEAD_NUM, 1, 2), (_TRAIL_NUM, 2, 1)):
-            m = pattern.match(s)
-            if m:
-                number = float(m.group(num_group))
-                label_value = self.anchors.get(normalise_text(m.group(label_group)))
-                if label_value is not None and label_value != number:
-                    return (
-                        math.nan,
-                        f"{s!r}: the number {int(number)} disagrees with the label (= {label_value})",
-                    )
-                if label_value is not None:
-                    return self._in_scale(number, s)
-        for sep in _SEPARATORS:
-            if sep in s:
-                return math.nan, f"several answers joined with {sep!r}: {s!r}"
-        return math.nan, f"unrecognised answer {s!r}"
-
-
-def _id_text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        if value.is_integer():
-            return str(int(value))
-    return _nfkc(value)
-
-
-_START_NAMES = ("startdate", "开始时间", "开始答题时间")
-_END_NAMES = ("enddate", "结束时间", "提交答卷时间", "submitdate")
-
-
-def _durations_from_start_end(
-    table: SourceTable, cmap: ColumnMapping, durations: list[float], warnings: list[str]
-) -> None:
-    """Completion time as end − start when the export has both (SurveyMonkey) but no duration column."""
-    norm = {normalise_text(c): j for j, c in enumerate(table.columns)}
-    start = next((norm[k] for k in _START_NAMES if k in norm), None)
-    end = next((norm[k] for k in _END_NAMES if k in norm), None)
-    if start is None or end is None:
-        return
-    bad = 0
-    for i, row in enumerate(table.data):
-        try:
-            a, b = parse_timestamp(row[start]), parse_timestamp(row[end])
-        except (ValueError, TypeError, OverflowError):
-            bad += 1
-            continue
-        if a is not pd.NaT and b is not pd.NaT and b >= a:
-            durations[i] = (b - a).total_seconds()
-    warnings.append(
-        f"completion time taken as {table.columns[end]} − {table.columns[start]}"
-        + (f" ({bad} row(s) with unreadable dates left without one)" if bad else "")
-    )
 
 
 # -- preparing ---------------------------------------------------------------------------------
@@ -361,15 +202,20 @@ def prepare_import(
         problems.setdefault(i, []).append(RowProblem(row, col, text, expected))
 
     col_index = {c: j for j, c in enumerate(table.columns)}
-    by_column = list(zip(*table.data, strict=True)) if table.data else [() for _ in table.columns]
 
     def values(column: str) -> tuple[object, ...]:
-        return by_column[col_index[column]]
+        # one column at a time, built when needed and dropped after use: a transposed copy of the
+        # whole file would cost another 8 bytes per cell
+        j = col_index[column]
+        return tuple([row[j] for row in table.data])
 
+    warnings.extend(table.notes)
+    cleaned_ids: list[str] = []
+    cleaned_groups: list[str] = []
     # respondent ids
     if "respondent_id" in cmap.meta:
         id_col = cmap.meta["respondent_id"]
-        ids = [_id_text(v) for v in values(id_col)]
+        ids = [_id_text(v, cleaned_ids) for v in values(id_col)]
         for i, rid in enumerate(ids):
             if not rid:
                 problem(i, id_col, "missing respondent id", "a non-empty id")
@@ -403,45 +249,67 @@ def prepare_import(
         if "group" in cmap.meta:
             warnings.append(f"--group {opts.group!r} overrides the file's column {cmap.meta['group']!r}")
     elif "group" in cmap.meta:
-        groups = [(_id_text(v) or pd.NA) for v in values(cmap.meta["group"])]
+        groups = [(_id_text(v, cleaned_groups) or pd.NA) for v in values(cmap.meta["group"])]
     else:
         warnings.append("no study-group column and no --group: respondents are stored without a group")
     users: list[object] = [pd.NA] * n
     if "user_id" in cmap.meta:
-        users = [(_id_text(v) or pd.NA) for v in values(cmap.meta["user_id"])]
+        users = [(_id_text(v, cleaned_ids) or pd.NA) for v in values(cmap.meta["user_id"])]
+    for what, changed in (("id", cleaned_ids), ("group name", cleaned_groups)):
+        if changed:  # ids are not quoted: the note must not leak them under --pseudonymise
+            example = f" (e.g. now {sorted(set(changed))[0]!r})" if what == "group name" else ""
+            warnings.append(
+                f"{len(changed)} {what}(s) held invisible or bidirectional control characters, removed "
+                f"before comparison{example}"
+            )
     durations = [math.nan] * n
     if "duration_s" in cmap.meta:
         col = cmap.meta["duration_s"]
         seconds: dict[object, float | None] = {}
+        decimal_comma = table.delimiter == ";"
         for i, v in enumerate(values(col)):
             if v not in seconds:
                 try:
-                    seconds[v] = parse_duration(v) if v is not None else math.nan
+                    seconds[v] = parse_duration(v, decimal_comma) if v is not None else math.nan
                 except ValueError:
                     seconds[v] = None
             if seconds[v] is None:
-                problem(i, col, f"completion time {v!r} is not a duration", "seconds, e.g. 120 or 120秒")
+                problem(
+                    i,
+                    col,
+                    f"completion time {v!r} is not a duration",
+                    "seconds, e.g. 120 or 120秒"
+                    + ("; decimal comma as in 311,5" if decimal_comma else "; decimal point as in 311.5"),
+                )
             else:
                 durations[i] = seconds[v]
     else:
-        _durations_from_start_end(table, cmap, durations, warnings)
+        _durations_from_start_end(table, cmap, durations, warnings, opts.date_order)
     submitted: list[object] = [pd.NaT] * n
     if "submitted_at" in cmap.meta:
         col = cmap.meta["submitted_at"]
+        order = column_date_order(table, col, values(col), opts.date_order)
         cache: dict[object, object] = {}
         for i, v in enumerate(values(col)):
             if v not in cache:
                 try:
-                    cache[v] = parse_timestamp(v) if v is not None else pd.NaT
-                except (ValueError, TypeError, OverflowError):
-                    cache[v] = None
+                    cache[v] = parse_timestamp(v, order) if v is not None else pd.NaT
+                except (ValueError, TypeError, OverflowError) as exc:
+                    cache[v] = "ambiguous" if "ambiguous" in str(exc) else None
             if cache[v] is None:
                 problem(i, col, f"submission time {v!r} is not a date/time", "e.g. 2026-09-03 12:00:00")
+            elif cache[v] == "ambiguous":
+                problem(
+                    i,
+                    col,
+                    f"submission time {v!r} could be day/month or month/day",
+                    "--dayfirst or --monthfirst to say which",
+                )
             else:
                 submitted[i] = cache[v]
 
     # answers
-    parser = AnswerParser(instrument, table, opts.missing_codes)
+    parser = AnswerParser(instrument, table, opts.missing_codes, opts.scale_map)
     answers = np.full((n, len(instrument.items)), np.nan)
     item_pos = {it.id: k for k, it in enumerate(instrument.items)}
     for done, (item_id, col) in enumerate(cmap.items.items()):
@@ -457,6 +325,18 @@ def prepare_import(
                 problem(int(i), col, errors[codes[i]], parser.expected)
         if done % 5 == 0:
             report("checking", 1, 3)
+
+    folded = parser.folded_labels()
+    if folded:
+        value, labels = folded[0]
+        raise InputError(
+            path,
+            f"answer labels {' and '.join(map(repr, labels))} would all be stored as {value}: the file "
+            f"seems to use a longer scale than the instrument's {instrument.scale_min}–{instrument.scale_max}"
+            " (a 7-point agreement scale?), and folding it would change answers silently",
+            column=", ".join(cmap.items.values()) if len(cmap.items) <= 3 else None,
+            expected="the instrument's answer labels, or --scale-map 'LABEL=VALUE,…' to fold them explicitly",
+        )
 
     # split clean rows from problem rows
     all_problems: list[RowProblem] = list(table.problems)
@@ -482,17 +362,8 @@ def prepare_import(
         )
     all_problems.sort(key=lambda p: p.row or 0)
     quarantined.sort(key=lambda q: q.row or 0)
-    if all_problems and opts.on_invalid == "error" and not collect:
-        first = all_problems[0]
-        more = len(all_problems) - 1
-        suffix = (
-            f" [{more} more problem(s) in this file; `dancerec survey validate` lists them all]"
-            if more
-            else ""
-        )
-        raise InputError(
-            path, first.problem + suffix, row=first.row, column=first.column, expected=first.expected
-        )
+    if opts.on_invalid == "error" and not collect:
+        raise_first_problem(path, all_problems)
 
     good = [i for i in range(n) if i not in problems]
     idx = pd.Index([ids[i] for i in good], dtype="string", name="respondent_id")
@@ -516,7 +387,29 @@ def prepare_import(
         problems=all_problems,
         quarantined=quarantined,
         warnings=warnings,
+        raw_ids=[r for r in ids if r],
+        raw_users=[str(u) for u in users if isinstance(u, str) and u],
     )
+
+
+def raise_first_problem(path: Path, problems: list[RowProblem]) -> None:
+    """Raise the first located problem as an InputError (nothing when there is none)."""
+    if not problems:
+        return
+    first = problems[0]
+    more = len(problems) - 1
+    suffix = (
+        f" [{more} more problem(s) in this file; `dancerec survey validate` lists them all]" if more else ""
+    )
+    raise InputError(
+        path, first.problem + suffix, row=first.row, column=first.column, expected=first.expected
+    )
+
+
+def _prefix_hint(path: Path) -> str:
+    """A short id prefix suggested from a file name ("wjx-export (2).csv" → "wjx-export-2-")."""
+    stem = re.sub(r"[^0-9A-Za-z\u4e00-\u9fff]+", "-", path.stem).strip("-")[:20]
+    return f"{stem or 'file'}-"
 
 
 def _base_report(prepared: PreparedImport, instrument: Instrument, dry_run: bool) -> ImportReport:
@@ -548,21 +441,88 @@ def _base_report(prepared: PreparedImport, instrument: Instrument, dry_run: bool
     )
 
 
-def _pseudonymise(prepared: PreparedImport, study: Study) -> None:
+def _pseudonymise(prepared: PreparedImport, hide: Callable[[str], str]) -> None:
+    """Replace every identifier by ``hide(identifier)`` and drop personal fields, everywhere.
+
+    Respondent and user ids become keyed hashes in the responses, the quarantine, the problem
+    list and every message; a quarantined row keeps only its item answers and the group, duration
+    and submission-time columns (e-mail, IP, names, student numbers and any other column are
+    dropped, not stored).
+    """
     r = prepared.responses
-    new_ids = [study.pseudonymise(x) for x in r.index]
-    prepared.source_rows = {study.pseudonymise(k): v for k, v in prepared.source_rows.items()}
-    r.index = pd.Index(new_ids, dtype="string", name="respondent_id")
-    r["user_id"] = pd.array(
-        [pd.NA if pd.isna(u) else study.pseudonymise(u) for u in r["user_id"]], dtype="string"
-    )
-    id_cols = {prepared.mapping.meta.get("respondent_id"), prepared.mapping.meta.get("user_id")} - {None}
+    cache: dict[str, str] = {}
+
+    def h(x: str) -> str:
+        if x not in cache:
+            cache[x] = hide(x)
+        return cache[x]
+
+    def scrub(text: str, *raw: str | None) -> str:
+        # messages quote ids with repr(): replace the quoted form only, so "row 1" survives id "1"
+        for x in sorted({v for v in raw if v}, key=len, reverse=True):
+            text = text.replace(repr(x), repr(h(x)))
+        return text
+
+    r.index = pd.Index([h(str(x)) for x in r.index], dtype="string", name="respondent_id")
+    r["user_id"] = pd.array([pd.NA if pd.isna(u) else h(u) for u in r["user_id"]], dtype="string")
+    prepared.source_rows = {h(k): v for k, v in prepared.source_rows.items()}
+    m = prepared.mapping
+    id_cols = {m.meta.get("respondent_id"), m.meta.get("user_id")} - {None}
+    keep = set(m.items.values()) | {m.meta[k] for k in ("group", "duration_s", "submitted_at") if k in m.meta}
     for q in prepared.quarantined:
+        raw_ids = [q.respondent_id, *(q.raw.get(c) for c in id_cols)]
+        personal = [str(v) for c, v in q.raw.items() if c not in keep and c not in id_cols and v]
+        q.reason = _drop_values(scrub(q.reason, *raw_ids), personal)
+        rid_col = m.meta.get("respondent_id")
+        q.raw = {
+            c: (
+                v
+                if c not in id_cols or not v
+                else h(q.respondent_id or v)
+                if c == rid_col
+                else h(clean_text_id(v)[0])
+            )
+            for c, v in q.raw.items()
+            if c in keep or c in id_cols
+        }
         if q.respondent_id:
-            q.respondent_id = study.pseudonymise(q.respondent_id)
-        for c in id_cols:
-            if q.raw.get(c):
-                q.raw[c] = study.pseudonymise(q.raw[c])
+            q.respondent_id = h(q.respondent_id)
+    for p in prepared.problems:
+        if p.respondent_id:
+            p.problem = scrub(p.problem, p.respondent_id)
+            p.respondent_id = h(p.respondent_id)
+
+
+def _drop_values(text: str, values: list[str]) -> str:
+    for v in sorted(set(values), key=len, reverse=True):
+        if len(v) >= 3:
+            text = text.replace(v, "[personal field removed]")
+    return text
+
+
+def _refuse_mixed_ids(
+    con: duckdb.DuckDBPyConnection, path: Path, prepared: PreparedImport, study: Study, pseudonymised: bool
+) -> None:
+    """Refuse an import whose people are already stored the other way (raw vs pseudonymised ids)."""
+    raw = prepared.raw_ids
+    if not raw:
+        return
+    other = raw if pseudonymised else [study.pseudonymise(x) for x in raw]
+    con.register("_other_ids", pd.DataFrame({"respondent_id": other}))
+    try:
+        hit = con.execute(
+            "SELECT count(*) FROM survey_respondent JOIN _other_ids USING (respondent_id)"
+        ).fetchall()[0][0]
+    finally:
+        con.unregister("_other_ids")
+    if hit:
+        stored, now = ("raw", "--pseudonymise") if pseudonymised else ("pseudonymised", "raw ids")
+        raise InputError(
+            path,
+            f"{hit} respondent(s) of this file are already stored under {stored} ids; importing them "
+            f"again with {now} would store the same people twice",
+            expected="the same --pseudonymise choice as the earlier import of these respondents",
+        )
 
 
 # -- comparing with the store ------------------------------------------------------------------
@@ -624,22 +584,24 @@ def _insert(
         }
     )
     items = [c for c in frame.columns if c not in META_COLUMNS]
-    long = frame[items].copy()
-    long.index = long.index.astype(str)
-    long = (
-        long.rename_axis("respondent_id")
-        .reset_index()
-        .melt(id_vars="respondent_id", var_name="item_id", value_name="value")
-    )
-    long = long.dropna(subset=["value"])
+    # the wide answers go to DuckDB as they are and are unpivoted there (UNPIVOT drops NULLs):
+    # a pandas melt would build a long frame of Python strings, ~10x the memory
+    wide = pd.DataFrame({"respondent_id": resp["respondent_id"].to_numpy()})
+    for c in items:
+        wide[c] = frame[c].to_numpy(dtype=float)
     con.register("_resp_in", resp)
-    con.register("_ans_in", long)
+    con.register("_ans_in", wide)
     try:
         con.execute(
             "INSERT INTO survey_respondent SELECT respondent_id, grp, user_id, duration_s, "
             "CAST(submitted_at AS TIMESTAMP), import_id, source_row FROM _resp_in"
         )
-        con.execute("INSERT INTO survey_answer SELECT respondent_id, item_id, value FROM _ans_in")
+        if items:
+            con.execute(
+                "INSERT INTO survey_answer SELECT respondent_id, item_id, value FROM "
+                "(UNPIVOT _ans_in ON COLUMNS(* EXCLUDE (respondent_id)) INTO NAME item_id VALUE value) "
+                "WHERE NOT isnan(value)"
+            )
     finally:
         con.unregister("_resp_in")
         con.unregister("_ans_in")
@@ -669,14 +631,17 @@ def import_file(
     path = Path(path)
     inst = study_instrument(study)
     prepared = prepare_import(
-        path, inst, opts, study_group_column=study.config.group_column, progress=progress
+        path, inst, opts, study_group_column=study.config.group_column, collect=True, progress=progress
     )
     if opts.pseudonymise:
-        _pseudonymise(prepared, study)
+        _pseudonymise(prepared, study.pseudonymise)
+    if opts.on_invalid == "error":
+        raise_first_problem(path, prepared.problems)
     report = _base_report(prepared, inst, dry_run=False)
     report.sha256 = sha256_file(path)
     new = prepared.responses
     with study.transaction() as con:
+        _refuse_mixed_ids(con, path, prepared, study, opts.pseudonymise)
         old = _stored(con, new.index, inst)
         diffs = _differences(new, old)
         fresh = new.index.difference(old.index, sort=False)
@@ -696,13 +661,30 @@ def import_file(
         if changed and not opts.replace:
             c = report.conflicts[0]
             more = f" [{len(changed) - 1} more conflicting respondent(s)]" if len(changed) > 1 else ""
+            origin = con.execute(
+                "SELECT i.path FROM survey_respondent r JOIN survey_import i USING (import_id) "
+                "WHERE r.respondent_id = ?",
+                [str(c["respondent_id"])],
+            ).fetchall()
+            other = origin[0][0] if origin else None
+            if other is not None and Path(other).name != path.name:
+                advice = (
+                    f"; it came from {Path(other).name}. If these are different people (both files number "
+                    "respondents 1..N), keep both with --id-prefix (e.g. --id-prefix "
+                    f"{_prefix_hint(path)}); --replace would overwrite the other file's respondents"
+                )
+                expected = "distinct ids: --id-prefix for this file"
+            else:
+                advice = ""
+                expected = "the stored answers, or --replace to overwrite them with this file's"
             raise InputError(
                 path,
-                f"respondent {c['respondent_id']!r} is already stored with different answers ({c['detail']}){more}",
+                f"respondent {c['respondent_id']!r} is already stored with different answers "
+                f"({c['detail']}){advice}{more}",
                 row=c["row"],
                 column=prepared.mapping.items.get(c["columns"][0])
                 or prepared.mapping.meta.get(c["columns"][0]),
-                expected="the stored answers, or --replace to overwrite them",
+                expected=expected,
             )
         report.n_replaced = len(changed)
         # quarantine rows already stored from this very file are not stored twice
@@ -765,6 +747,9 @@ def import_file(
         study.record_file(con, path, "survey")
         if progress:
             progress("flagging", 2, 3)
+        # the file's cells are stored: release them before the flags read the store back
+        prepared.table.data, prepared.table.rows, prepared.responses = [], [], new.iloc[:0]
+        del new, write, old
         refresh_flags(con, inst)
     if progress:
         progress("done", 3, 3)
@@ -796,8 +781,8 @@ def validate_file(
         collect=True,
         progress=progress,
     )
-    if study is not None and opts.pseudonymise:
-        _pseudonymise(prepared, study)
+    if opts.pseudonymise:
+        _pseudonymise(prepared, study.pseudonymise if study is not None else (lambda x: "(id hidden)"))
     report = _base_report(prepared, inst, dry_run=True)
     report.sha256 = sha256_file(Path(path))
     if opts.on_invalid == "quarantine":

@@ -91,6 +91,10 @@ def read_mapping_file(path: str | Path) -> dict[str, str]:
             text = path.read_bytes().decode("gb18030")
         except UnicodeDecodeError as exc:
             raise InputError(path, "mapping file is neither UTF-8 nor GB18030 text") from exc
+    if not text.strip():
+        raise InputError(
+            path, "the mapping file is empty", expected="lines COLUMN,TARGET (or a TOML/JSON [columns] table)"
+        )
     suffix = path.suffix.lower()
     if suffix == ".toml":
         try:

@@ -36,7 +36,10 @@ LAYOUTS = ("csv", "qualtrics", "surveymonkey", "limesurvey", "googleforms", "wjx
 CONTAINERS = ("text", "xlsx", "sav")
 #: names accepted by ``--format``: a layout, or a container (layout then detected), or an alias.
 FORMATS = (*LAYOUTS, "tsv", "xlsx", "sav")
-ENCODINGS_TRIED = ("utf-8-sig", "gb18030")
+ENCODINGS_TRIED = ("utf-8-sig", "gb18030", "cp1252")
+#: share of the non-ASCII characters of a GB18030 decoding that must be common Chinese (GB2312) text
+#: before GB18030 is preferred over a Windows-1252 reading of the same bytes
+CJK_PLAUSIBLE = 0.8
 
 # Qualtrics `Status`: keep real responses (0 IP Address, 4 Imported, 16 Offline); drop previews,
 # tests and spam (1, 2, 8, 9, 12, 17 and their text forms).
@@ -79,6 +82,12 @@ class SourceTable:
     answer_code: re.Pattern[str] | None = None
     #: columns known to be platform metadata that dancerec does not use
     platform_columns: set[str] = field(default_factory=set)
+    #: the layout was forced with --format (header rows are then verified, never guessed)
+    forced: bool = False
+    #: the platform's documented day/month order for dates like 03/02/2026 (None: unknown)
+    date_order: str | None = None
+    #: notes about how the file was read (shown with the import report)
+    notes: list[str] = field(default_factory=list)
     #: long layout: (data row index, column) -> (file row, file column name)
     cell_origin: dict[tuple[int, str], tuple[int, str]] = field(default_factory=dict)
 
@@ -153,24 +162,64 @@ def decode_text(path: Path, data: bytes, encoding: str | None = None) -> tuple[s
             row=line,
             expected="a CSV/TSV text file",
         )
-    first_error: UnicodeDecodeError | None = None
-    for enc in ENCODINGS_TRIED:
+    return _detect_decode(path, data)
+
+
+def _gb2312_share(text: str) -> float:
+    """Share of the non-ASCII characters of ``text`` that are in GB2312 (common simplified Chinese)."""
+    wide = [ch for ch in text if ord(ch) > 127]
+    if not wide:
+        return 1.0
+    ok = 0
+    for ch in wide:
         try:
-            text = data.decode(enc)
-        except UnicodeDecodeError as exc:
-            first_error = first_error or exc
-            continue
-        if enc == "utf-8-sig" and not data.startswith(codecs.BOM_UTF8):
-            enc = "utf-8"
+            ch.encode("gb2312")
+            ok += 1
+        except UnicodeEncodeError:
+            pass
+    return ok / len(wide)
+
+
+def _detect_decode(path: Path, data: bytes) -> tuple[str, str]:
+    """UTF-8 (± BOM) first; then GB18030 or Windows-1252, whichever reading is plausible.
+
+    Any byte string of Latin-1 letters also decodes as GB18030 ("Hörer" → "H鰎er"), so a GB18030
+    reading wins only when its non-ASCII characters are mostly common Chinese (GB2312); between
+    the two, charset-normalizer breaks ties.
+    """
+    try:
+        text = data.decode("utf-8-sig")
+        return text, ("utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8")
+    except UnicodeDecodeError as exc:
+        first_error = exc
+    readings: dict[str, str] = {}
+    for enc in ("gb18030", "cp1252"):
+        try:
+            readings[enc] = data.decode(enc)
+        except UnicodeDecodeError:
+            pass
+    if len(readings) == 2:
+        share = _gb2312_share(readings["gb18030"])
+        if share >= CJK_PLAUSIBLE:
+            return readings["gb18030"], "gb18030"
+        if share < 0.5:
+            return readings["cp1252"], "cp1252"
+        import charset_normalizer
+
+        best = charset_normalizer.from_bytes(data[: 1 << 20], cp_isolation=["gb18030", "cp1252"]).best()
+        enc = "gb18030" if best is not None and best.encoding == "gb18030" else "cp1252"
+        return readings[enc], enc
+    if readings:
+        enc, text = next(iter(readings.items()))
         return text, enc
-    assert first_error is not None
     line, col = _where_in_bytes(data, first_error.start, None)
     raise InputError(
         path,
-        f"cannot decode the text: byte 0x{data[first_error.start]:02x} is neither UTF-8 nor GBK/GB18030",
+        f"cannot decode the text: byte 0x{data[first_error.start]:02x} is neither UTF-8, GBK/GB18030 "
+        "nor Windows-1252",
         row=line,
         column=f"field {col}",
-        expected="UTF-8, UTF-8 with BOM or GBK/GB18030 text (or pass --encoding)",
+        expected="UTF-8, UTF-8 with BOM, GBK/GB18030 or Windows-1252 text (or pass --encoding)",
     )
 
 
@@ -197,19 +246,65 @@ def sniff_delimiter(text: str, path: Path) -> str:
     return best
 
 
+def _swallowed_lines(record: list[str], delim: str, width: int) -> int:
+    """How many physical lines inside the quoted fields of ``record`` look like whole rows.
+
+    A free-text answer that starts with a quote but never closes it makes the CSV reader take the
+    following lines into that one field; those lines still carry a full row's worth of delimiters.
+    """
+    n = 0
+    for cell in record:
+        if "\n" not in cell and "\r" not in cell:
+            continue
+        for line in cell.splitlines()[1:]:
+            if width > 1 and line.count(delim) >= width - 1:
+                n += 1
+    return n
+
+
 def read_text_grid(path: Path, data: bytes, encoding: str | None) -> tuple[list[list[str]], str, str]:
-    """(rows of cells, encoding, delimiter) of a delimited text export."""
+    """(rows of cells, encoding, delimiter) of a delimited text export.
+
+    Parsing is strict: an unclosed quote or text after a closing quote is an error naming the line,
+    and a quoted field that spans lines which themselves look like rows is refused, so no row is
+    ever merged into another silently.
+    """
     text, used = decode_text(path, data, encoding)
+    del data
     delim = sniff_delimiter(text, path)
     grid: list[list[str]] = []
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
+    line = 0  # physical line where the previous record ended
+    width = 0
     try:
         for row in reader:
+            start = line + 1
+            line = reader.line_num
+            if not grid:
+                width = len(row)
+            elif line > start and _swallowed_lines(row, delim, width):
+                raise InputError(
+                    path,
+                    f"a quoted field that starts on line {start} runs to line {line} and swallows "
+                    f"{_swallowed_lines(row, delim, width)} line(s) that look like rows "
+                    "(a free-text answer starting with a quote that is never closed?)",
+                    row=start,
+                    expected='quotes around the whole field, with inner quotes doubled ("")',
+                )
             grid.append(row)
     except csv.Error as exc:
         raise InputError(
-            path, f"malformed CSV: {exc}", row=len(grid) + 1, expected="well-formed CSV"
+            path,
+            f"malformed CSV near line {reader.line_num}: {exc}"
+            + (
+                " (a field starting with a quote that is never closed?)"
+                if "unexpected end" in str(exc)
+                else ""
+            ),
+            row=line + 1,
+            expected='well-formed CSV: quote whole fields and double inner quotes ("")',
         ) from None
+    del text
     # drop trailing completely empty records
     while grid and all(not c.strip() for c in grid[-1]):
         grid.pop()
@@ -232,14 +327,38 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
-def read_xlsx_grid(path: Path, sheet: str | None = None) -> list[list[str]]:
-    """Cells of the first (or the named) sheet of an XLSX workbook, as text."""
+def _uncached_formulas(raw: bytes, sheet: str | None, grid: list[list[str]]) -> list[str]:
+    """Cells (A1 names) holding a formula whose cached value is absent (read as empty)."""
+    import openpyxl
+    from openpyxl.utils import get_column_letter
+
+    wb = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=False)
+    try:
+        ws = wb[sheet] if sheet else wb.worksheets[0]
+        out = []
+        for i, row in enumerate(ws.iter_rows(values_only=True)):
+            for j, v in enumerate(row):
+                if isinstance(v, str) and v.startswith("=") and i < len(grid) and j < len(grid[i]):
+                    if not grid[i][j].strip():
+                        out.append(f"{get_column_letter(j + 1)}{i + 1}")
+        return out
+    finally:
+        wb.close()
+
+
+def read_xlsx_grid(path: Path, sheet: str | None = None, notes: list[str] | None = None) -> list[list[str]]:
+    """Cells of the first (or the named) sheet of an XLSX workbook, as text.
+
+    Formula cells are read through their cached values; a formula without one (a workbook written
+    by a program that never calculated it) is read as empty and named in ``notes``.
+    """
     import openpyxl
 
     # read from an in-memory copy: openpyxl then ignores the file name (an .xlsx saved as .csv works)
     # and a damaged workbook fails here, not half-way through the rows
     try:
-        wb = openpyxl.load_workbook(io.BytesIO(path.read_bytes()), read_only=True, data_only=True)
+        raw = path.read_bytes()
+        wb = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
         try:
             if sheet is not None and sheet not in wb.sheetnames:
                 raise InputError(path, f"no sheet {sheet!r}", expected=f"one of {wb.sheetnames}")
@@ -247,6 +366,14 @@ def read_xlsx_grid(path: Path, sheet: str | None = None) -> list[list[str]]:
             grid = [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
         finally:
             wb.close()
+        uncached = _uncached_formulas(raw, sheet, grid)
+        if uncached and notes is not None:
+            notes.append(
+                f"{len(uncached)} formula cell(s) without a calculated value read as empty: "
+                + ", ".join(uncached[:10])
+                + ("…" if len(uncached) > 10 else "")
+                + " (open and save the workbook in a spreadsheet program to calculate them)"
+            )
     except InputError:
         raise
     except Exception as exc:  # openpyxl and zipfile raise many unrelated types for damaged files
@@ -346,7 +473,7 @@ def _split_data(table: SourceTable, grid: list[list[str]], first: int, width: in
                     )
                 )
                 continue
-        table.data.append(list(row))
+        table.data.append(row)  # the grid row itself: no second copy of a large file
         table.rows.append(rowno)
 
 
@@ -382,10 +509,57 @@ def _has_import_ids(row: list[str]) -> bool:
     return any(c.strip().startswith('{"ImportId"') for c in row)
 
 
+_DATE_LIKE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$")
+_NUMBER_LIKE = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
+_QUALTRICS_STATUS = _QUALTRICS_KEEP | {"1", "2", "8", "9", "12", "17", "spam", "surveypreview", "surveytest"}
+
+
+def _data_like_reason(header: list[str], row: list[str]) -> str | None:
+    """Why ``row`` (read as Qualtrics' question-text row) looks like a response, or None.
+
+    Qualtrics' second row holds labels such as "Start Date" and "Finished"; a row holding dates,
+    True/False, status codes or mostly numbers is a respondent whose header rows were deleted.
+    """
+    for name, cell in zip(header, row, strict=False):
+        key, value = normalise_text(name), cell.strip()
+        if not value:
+            continue
+        if key in {"startdate", "enddate", "recordeddate"} and _DATE_LIKE.match(value):
+            return f"{name} holds the date {value!r}"
+        if key == "finished" and normalise_text(value) in _TRUE | _FALSE:
+            return f"{name} holds {value!r}"
+        if key == "status" and normalise_text(value) in _QUALTRICS_STATUS - {""}:
+            return f"{name} holds the status {value!r}"
+        if key in {"progress", "durationinseconds"} and _NUMBER_LIKE.match(value):
+            return f"{name} holds the number {value!r}"
+        if key == "responseid" and value.startswith("R_"):
+            return f"{name} holds the response id {value!r}"
+    cells = [c.strip() for c in row if c.strip()]
+    numeric = sum(bool(_NUMBER_LIKE.match(c)) for c in cells)
+    if cells and numeric / len(cells) >= 0.5:
+        return f"{numeric} of its {len(cells)} non-empty cells are numbers"
+    return None
+
+
 def _parse_qualtrics(table: SourceTable, grid: list[list[str]]) -> None:
     n_header = 3 if len(grid) >= 3 and _has_import_ids(grid[2]) else 2
+    reason = _data_like_reason(grid[0], grid[1]) if n_header == 2 and len(grid) >= 2 else None
+    if reason is not None:
+        if table.forced:
+            raise InputError(
+                table.path,
+                f"--format qualtrics reads row 2 as Qualtrics' question-text row, but it looks like "
+                f"a response ({reason}); it would be lost",
+                row=2,
+                expected="a Qualtrics export with its header rows, or --format csv for one header row",
+            )
+        n_header = 1
+        table.notes.append(
+            f"Qualtrics field names but no question-text row (row 2 is a response: {reason}); "
+            "read with one header row"
+        )
     width = len(grid[0])
-    rows = [*grid[:n_header], *([[]] if n_header == 2 else [])]
+    rows = [*grid[:n_header], *([[]] * (3 - n_header))]
     fields, texts, imports = (r + [""] * (width - len(r)) for r in rows)
     table.columns = _unique(fields)
     for c, f, t, imp in zip(table.columns, fields, texts, imports, strict=False):
@@ -443,6 +617,14 @@ def _parse_qualtrics(table: SourceTable, grid: list[list[str]]) -> None:
 
 def _parse_surveymonkey(table: SourceTable, grid: list[list[str]]) -> None:
     width = len(grid[0])
+    if len(grid) >= 2 and grid[1] and grid[1][0].strip():
+        raise InputError(
+            table.path,
+            f"row 2 starts with {grid[1][0]!r}, but SurveyMonkey's second header row is blank under "
+            "the respondent columns; it looks like a response and would be lost",
+            row=2,
+            expected="a SurveyMonkey export with both header rows, or --format csv for one header row",
+        )
     top = grid[0] + [""] * (width - len(grid[0]))
     sub = grid[1] + [""] * (width - len(grid[1]))
     names, cands = [], []
@@ -460,6 +642,7 @@ def _parse_surveymonkey(table: SourceTable, grid: list[list[str]]) -> None:
             names.append(f"{q} - {s}")
             cands.append([s, q, f"{q} {s}"])
     table.columns = _unique(names)
+    table.date_order = "monthfirst"  # SurveyMonkey writes dates as MM/DD/YYYY hh:mm:ss AM/PM
     table.candidates = dict(zip(table.columns, cands, strict=True))
     table.platform_columns |= {
         c
@@ -694,7 +877,8 @@ def read_source(
             path, f"--format {format} given but the file is an SPSS .sav file", expected="--format sav"
         )
     if container == "xlsx":
-        grid, used, delim = read_xlsx_grid(path, sheet), None, None
+        xlsx_notes: list[str] = []
+        grid, used, delim = read_xlsx_grid(path, sheet, xlsx_notes), None, None
     else:
         grid, used, delim = read_text_grid(path, path.read_bytes(), encoding)
     if not grid:
@@ -714,7 +898,11 @@ def read_source(
         )
     if all(not c.strip() for c in grid[0]):
         raise InputError(path, "the header row is empty", row=1, expected="column names")
-    table = SourceTable(path, layout, container, encoding=used, delimiter=delim)
+    table = SourceTable(path, layout, container, encoding=used, delimiter=delim, forced=format in LAYOUTS)
+    if container == "xlsx":
+        table.notes.extend(xlsx_notes)
+    if used == "cp1252":
+        table.notes.append("decoded as Windows-1252 (not UTF-8; not plausible as GBK/GB18030 Chinese text)")
     _LAYOUT_PARSERS[layout](table, grid)
     if not table.data and not table.problems:
         raise InputError(

@@ -35,18 +35,42 @@ def _read_responses(con: duckdb.DuckDBPyConnection, instrument: Instrument) -> p
     meta = con.execute(
         f'SELECT respondent_id, grp AS "group", user_id, duration_s, submitted_at FROM survey_respondent {_ORDER}'
     ).df()
-    # answers arrive as (row, column) positions computed in SQL, so no string matching in Python
-    cells = con.execute(
+    # the wide matrix is built in SQL (one conditional aggregate per item), in the same row order as
+    # ``meta``: only respondents × items doubles cross into Python, never the long answer table
+    ids = instrument.item_ids
+    aggs = ", ".join(f"max(value) FILTER (WHERE item_id = ${k + 1}) AS c{k}" for k in range(len(ids)))
+    picks = ", ".join(f"a.c{k}" for k in range(len(ids)))
+    cols = con.execute(
         f"""
-        SELECT r.pos AS row, list_position(?, a.item_id) - 1 AS col, a.value
-        FROM survey_answer a
-        JOIN (SELECT respondent_id, row_number() OVER ({_ORDER}) - 1 AS pos FROM survey_respondent) r
+        SELECT {picks}
+        FROM survey_respondent r
+        LEFT JOIN (SELECT respondent_id, {aggs} FROM survey_answer GROUP BY respondent_id) a
         USING (respondent_id)
-        WHERE list_position(?, a.item_id) > 0
+        ORDER BY r.import_id, r.source_row, r.respondent_id
         """,
-        [instrument.item_ids, instrument.item_ids],
+        list(ids),
     ).fetchnumpy()
-    return assemble_responses(meta, pd.DataFrame(cells), instrument)
+    matrix = np.full((len(meta), len(ids)), np.nan)
+    for k in range(len(ids)):
+        col = cols[f"c{k}"]
+        matrix[:, k] = np.ma.filled(col.astype(float), np.nan) if isinstance(col, np.ma.MaskedArray) else col
+    return _with_meta(meta, matrix, instrument)
+
+
+def _with_meta(meta: pd.DataFrame, matrix: np.ndarray, instrument: Instrument) -> pd.DataFrame:
+    """The wide respondent × item frame from the respondent rows and an aligned answer matrix."""
+    meta = meta.copy()
+    meta["respondent_id"] = meta["respondent_id"].astype("string")
+    meta = meta.set_index("respondent_id")
+    meta["group"] = meta["group"].astype("string")
+    meta["user_id"] = meta["user_id"].astype("string")
+    meta["duration_s"] = pd.to_numeric(meta["duration_s"], errors="coerce").astype(float)
+    meta["submitted_at"] = pd.to_datetime(meta["submitted_at"])
+    wide = pd.DataFrame(matrix, index=meta.index, columns=instrument.item_ids)
+    out = pd.concat([meta[list(META_COLUMNS)], wide], axis=1)
+    out.index.name = "respondent_id"
+    out.columns.name = None
+    return out
 
 
 def assemble_responses(meta: pd.DataFrame, answers: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
@@ -170,18 +194,37 @@ def refresh_flags(
         )
     responses = _read_responses(con, instrument)
     long = compute_flags(responses, instrument, thresholds)
-    con.execute("DELETE FROM survey_flag")
-    if len(long):
-        frame = long.copy()
-        frame["value"] = frame["value"].astype(float).replace([np.inf, -np.inf], np.nan)
-        con.register("_flags_in", frame)
-        try:
-            con.execute(
-                "INSERT INTO survey_flag SELECT respondent_id, flag, flagged, value, threshold FROM _flags_in"
-            )
-        finally:
-            con.unregister("_flags_in")
+    del responses
+    frame = long.copy()
+    frame["value"] = frame["value"].astype(float).replace([np.inf, -np.inf], np.nan)
+    con.register("_flags_in", frame)
+    try:
+        write_changed_flags(con, "_flags_in")
+    finally:
+        con.unregister("_flags_in")
     return long
+
+
+def write_changed_flags(con: duckdb.DuckDBPyConnection, new: str) -> tuple[int, int]:
+    """Make ``survey_flag`` equal to the registered table ``new``, touching only rows that differ;
+    returns (rows deleted, rows inserted).
+
+    Flags that depend on the whole sample (speeder ratio, Mahalanobis distance) can change for
+    everyone when respondents are added; the per-respondent ones (long strings, response SD,
+    attention checks, missing share) of respondents already stored do not, and are left alone.
+    """
+    same = (
+        "n.respondent_id = f.respondent_id AND n.flag = f.flag AND n.flagged = f.flagged "
+        "AND n.value IS NOT DISTINCT FROM f.value AND n.threshold IS NOT DISTINCT FROM f.threshold"
+    )
+    deleted = con.execute(
+        f"DELETE FROM survey_flag f WHERE NOT EXISTS (SELECT 1 FROM {new} n WHERE {same})"
+    ).fetchall()[0][0]
+    inserted = con.execute(
+        "INSERT INTO survey_flag SELECT n.respondent_id, n.flag, n.flagged, n.value, n.threshold "
+        f"FROM {new} n ANTI JOIN survey_flag f ON n.respondent_id = f.respondent_id AND n.flag = f.flag"
+    ).fetchall()[0][0]
+    return int(deleted), int(inserted)
 
 
 def flag_counts(study: Study) -> pd.DataFrame:

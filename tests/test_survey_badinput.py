@@ -84,9 +84,10 @@ CASES = {
         b"respondent_id,group,CON1,CON2\nx1,A,3,4\nx2,A,3\n",
         ["row 3", "ragged row: 3 fields but the header has 4"],
     ),
+    # 0x81 is undefined in Windows-1252 and starts no GB18030 character before a comma
     "latin1": (
-        "respondent_id,group,CON1\nx1,Gruppe A,3\nx2,Gruppe \u00c4,4\n".encode("latin-1"),
-        ["row 3", "field 2", "neither UTF-8 nor GBK/GB18030", "--encoding"],
+        b"respondent_id,group,CON1\nx1,Gruppe A,3\nx2,Gruppe \x81,4\n",
+        ["row 3", "field 2", "neither UTF-8, GBK/GB18030 nor Windows-1252", "--encoding"],
     ),
     "binary": (b"\x00\x01\x02binary\x00junk", ["NUL bytes", "row 1"]),
     "fake_xlsx": (b"PK\x03\x04respondent_id\r\n", ["not a readable XLSX workbook"]),  # found by hypothesis

@@ -19,6 +19,7 @@ from dancerec.cli.common import (
     progress,
     write_json,
 )
+from dancerec.cli.validators import SEED_MAX, image_file
 from dancerec.errors import UserError
 
 app = typer.Typer(
@@ -69,7 +70,10 @@ RecodedOption = Annotated[
     ),
 ]
 SeedOption = Annotated[
-    int | None, typer.Option("--seed", help="Random seed (default: the study's, else 0).", show_default=False)
+    int | None,
+    typer.Option(
+        "--seed", min=0, max=SEED_MAX, help="Random seed (default: the study's, else 0).", show_default=False
+    ),
 ]
 
 
@@ -289,7 +293,8 @@ def efa(
     group_column: GroupColumnOption = None,
     recoded: RecodedOption = False,
     n_factors: Annotated[
-        int | None, typer.Option("--n-factors", help="Factors to extract (default: parallel analysis).")
+        int | None,
+        typer.Option("--n-factors", min=1, help="Factors to extract (default: parallel analysis)."),
     ] = None,
     method: Annotated[
         str,
@@ -300,7 +305,7 @@ def efa(
     ] = "minres",
     rotation: Annotated[str, typer.Option(help="Rotation: oblimin, promax, varimax or none.")] = "oblimin",
     n_iter: Annotated[
-        int, typer.Option("--n-iter", help="Random data sets for parallel analysis (psych's default 20).")
+        int, typer.Option("--n-iter", min=1, help="Random data sets for parallel analysis (psych's default 20).")
     ] = 20,
     smc: Annotated[
         bool,
@@ -313,7 +318,12 @@ def efa(
     seed: SeedOption = None,
     plot: Annotated[
         Path | None,
-        typer.Option("--plot", help="Save the scree/parallel-analysis plot here (PNG).", show_default=False),
+        typer.Option(
+            "--plot",
+            callback=image_file,
+            help="Save the scree/parallel-analysis plot here (PNG).",
+            show_default=False,
+        ),
     ] = None,
     json_path: JsonOption = None,
 ) -> None:
@@ -453,7 +463,7 @@ def sem(
         str, typer.Option("--ci", help="Indirect-effect CIs: bootstrap, montecarlo or none.")
     ] = "bootstrap",
     n_boot: Annotated[
-        int, typer.Option("--bootstrap", help="Resamples (bootstrap) or draws (montecarlo).")
+        int, typer.Option("--bootstrap", min=1, help="Resamples (bootstrap) or draws (montecarlo).")
     ] = 1000,
     seed: SeedOption = None,
     json_path: JsonOption = None,
@@ -522,7 +532,12 @@ def groups(
     method: Annotated[str, typer.Option(help="auto (assumption checks), welch, anova or kruskal.")] = "auto",
     plot: Annotated[
         Path | None,
-        typer.Option("--plot", help="Save a plot of the group means here (PNG).", show_default=False),
+        typer.Option(
+            "--plot",
+            callback=image_file,
+            help="Save a plot of the group means here (PNG).",
+            show_default=False,
+        ),
     ] = None,
     json_path: JsonOption = None,
 ) -> None:

@@ -15,6 +15,7 @@ from dancerec.cli.common import (
     print_table,
     write_json,
 )
+from dancerec.cli.validators import SEED_MAX
 from dancerec.errors import UserError
 
 app = typer.Typer(
@@ -60,16 +61,17 @@ def link(
     save_map: Annotated[
         bool, typer.Option("--save-map", help="Store the --map entries in study.toml.")
     ] = False,
-    k: Annotated[int, typer.Option("--k", help="Cut-off K of the offline metrics.")] = 10,
+    k: Annotated[int, typer.Option("--k", min=1, help="Cut-off K of the offline metrics.")] = 10,
     exclude_flagged: ExcludeFlaggedOption = "",
     regression: Annotated[
         str, typer.Option("--regression", help="mixedlm (group random intercept), cluster or fixed.")
     ] = "mixedlm",
     n_boot: Annotated[
-        int, typer.Option("--n-boot", help="Bootstrap resamples for the correlation CIs.")
+        int, typer.Option("--n-boot", min=1, help="Bootstrap resamples for the correlation CIs.")
     ] = 1000,
     seed: Annotated[
-        int | None, typer.Option("--seed", help="Bootstrap seed (default: the study's seed).")
+        int | None,
+        typer.Option("--seed", min=0, max=SEED_MAX, help="Bootstrap seed (default: the study's seed)."),
     ] = None,
     no_sem: Annotated[
         bool, typer.Option("--no-sem", help="Skip the metrics → latent dimensions SEM.")

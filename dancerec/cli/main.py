@@ -6,7 +6,12 @@ Exit codes: 0 success, 1 user error (one line on stderr; ``--debug`` shows the t
 
 from __future__ import annotations
 
+import errno
+import json
+import pickle
+import signal
 import traceback
+import zipfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,9 +22,49 @@ from dancerec import __version__
 from dancerec.cli import indices, link, recommender, report, survey
 from dancerec.cli.common import ROOT_STUDY, console, err_console, print_table, study_path
 from dancerec.errors import UserError
-from dancerec.workspace import DEFAULT_INSTRUMENT, Study
+from dancerec.workspace import DEFAULT_INSTRUMENT, CommittedInterrupt, Study
 
 _debug = {"on": False}
+_signal = {"last": signal.SIGINT}
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+#: errors raised by reading a damaged stored file (model, split, artifact)
+_DAMAGED = (EOFError, pickle.UnpicklingError, zipfile.BadZipFile, json.JSONDecodeError)
+
+
+def _fault_message(exc: BaseException) -> str | None:
+    """One line for an environment fault (disk full, missing or damaged file), else None."""
+    import duckdb
+
+    if isinstance(exc, OSError):
+        if exc.errno in _DISK_FULL:
+            return "disk full: nothing partial was kept (outputs are written to a temporary file first); free space and retry"
+        where = exc.filename or ""
+        if isinstance(exc, FileNotFoundError):
+            return f"missing file (moved or deleted?): {where or exc}"
+        return f"{where}: {exc.strerror or exc}" if where else str(exc.strerror or exc)
+    if isinstance(exc, duckdb.Error):
+        text = str(exc)
+        low = text.lower()
+        if "no space left" in low:
+            return "disk full while writing the study database: the transaction was rolled back; free space and retry"
+        if "could not read enough bytes" in low or "not a valid duckdb" in low or "corrupt" in low:
+            return (
+                "the study database (study.duckdb) is damaged or truncated: restore it from a backup "
+                f"({text.splitlines()[0][:160]})"
+            )
+        if isinstance(exc, duckdb.InvalidInputException):  # e.g. a binary file read as a table
+            return f"cannot read the input: {text.splitlines()[0]}"
+        return f"study database error: {text.splitlines()[0]}"
+    if isinstance(exc, _DAMAGED):
+        return f"a stored file is damaged or truncated ({type(exc).__name__}: {exc}); recreate it"
+    return None
+
+
+def _say_error(text: str) -> None:
+    if _debug["on"]:
+        err_console.print(traceback.format_exc(), markup=False, highlight=False)
+    err_console.print("[bold red]error:[/] ", end="", highlight=False)
+    err_console.print(text, markup=False, highlight=False)
 
 
 class _Group(TyperGroup):
@@ -29,14 +74,28 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except UserError as exc:
-            if _debug["on"]:
-                err_console.print(traceback.format_exc(), markup=False, highlight=False)
-            err_console.print("[bold red]error:[/] ", end="", highlight=False)
-            err_console.print(str(exc), markup=False, highlight=False)
+            _say_error(str(exc))
             raise typer.Exit(1) from None
+        except CommittedInterrupt as exc:
+            err_console.print("interrupted after the commit had completed: the changes ARE stored")
+            signum = exc.args[0] if exc.args and isinstance(exc.args[0], int) else signal.SIGINT
+            raise typer.Exit(128 + signum) from None
         except KeyboardInterrupt:
-            err_console.print("interrupted; nothing half-written was kept")
-            raise typer.Exit(130) from None
+            err_console.print(
+                "interrupted before any commit: the study is unchanged, no partial file was kept"
+            )
+            raise typer.Exit(128 + _signal["last"]) from None
+        except BrokenPipeError:  # output piped into `head` and closed: nothing to report
+            raise typer.Exit(1) from None
+        except (OSError, *_DAMAGED) as exc:
+            _say_error(_fault_message(exc) or str(exc))
+            raise typer.Exit(1) from None
+        except Exception as exc:
+            message = _fault_message(exc)  # duckdb errors (imported lazily)
+            if message is None:
+                raise
+            _say_error(message)
+            raise typer.Exit(1) from None
 
 
 app = typer.Typer(
@@ -91,9 +150,15 @@ def init(
     name: Annotated[str | None, typer.Option(help="Study name (default: the folder name).")] = None,
     instrument: Annotated[str, typer.Option(help="Built-in instrument name or path.")] = DEFAULT_INSTRUMENT,
     group_column: Annotated[str, typer.Option(help="Survey column naming the study group.")] = "group",
-    seed: Annotated[int, typer.Option(help="Random seed for every random step of the study.")] = 42,
+    seed: Annotated[
+        int, typer.Option(min=0, max=2**32 - 1, help="Random seed for every random step of the study.")
+    ] = 42,
 ) -> None:
     """Create a study workspace: study.toml, the embedded DuckDB database and artifacts/."""
+    from dancerec.survey.instrument import load_instrument
+
+    if not (directory / instrument).is_file():
+        load_instrument(instrument)  # an unknown instrument is refused now, not by every later command
     study = Study.init(directory, name=name, instrument=instrument, group_column=group_column, seed=seed)
     console.print(f"created study [bold]{study.config.name}[/] in {study.root}")
     console.print(
@@ -121,5 +186,12 @@ def demo(
     console.print(f"The study in {ctx.study.root} works with every other command (--study {ctx.study.root}).")
 
 
+def _on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM behaves like Ctrl-C: open transactions roll back and the exit says what happened."""
+    _signal["last"] = signum
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _on_sigterm)
     app(prog_name="dancerec")

@@ -25,6 +25,7 @@ from dancerec.cli.common import (
     progress,
     write_json,
 )
+from dancerec.cli.validators import SEED_MAX, finite, nonempty_list, output_file
 from dancerec.errors import UserError
 
 app = typer.Typer(
@@ -173,8 +174,8 @@ def import_(
     min_user_plays: Annotated[
         float, typer.Option(help="Keep users with at least this many plays (TP100: 100).")
     ] = 0,
-    min_user_items: Annotated[int, typer.Option(help="Keep users with at least this many items.")] = 0,
-    min_item_users: Annotated[int, typer.Option(help="Keep items with at least this many users.")] = 0,
+    min_user_items: Annotated[int, typer.Option(min=0, help="Keep users with at least this many items.")] = 0,
+    min_item_users: Annotated[int, typer.Option(min=0, help="Keep items with at least this many users.")] = 0,
     study: StudyOption = None,
     json_path: JsonOption = None,
 ) -> None:
@@ -209,11 +210,15 @@ def import_(
 @app.command()
 def simulate(
     name: Annotated[str, typer.Option("--name", help="Dataset name in the study.")] = "simulated",
-    users: Annotated[int, typer.Option("--users", help="Number of users.")] = 1000,
-    items: Annotated[int, typer.Option("--items", help="Number of items.")] = 2000,
-    mean_items: Annotated[float, typer.Option(help="Mean number of items per user.")] = 40,
-    dance_share: Annotated[float, typer.Option(help="Share of dance items.")] = 0.3,
-    seed: Annotated[int | None, typer.Option(help="Seed (default: the study's).")] = None,
+    users: Annotated[int, typer.Option("--users", min=1, help="Number of users.")] = 1000,
+    items: Annotated[int, typer.Option("--items", min=1, help="Number of items.")] = 2000,
+    mean_items: Annotated[
+        float, typer.Option(min=1.0, callback=finite, help="Mean number of items per user.")
+    ] = 40,
+    dance_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of dance items.")] = 0.3,
+    seed: Annotated[
+        int | None, typer.Option(min=0, max=SEED_MAX, help="Seed (default: the study's).")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Also keep the raw Parquet files in this folder.")] = None,
     study: StudyOption = None,
     json_path: JsonOption = None,
@@ -257,10 +262,16 @@ def split(
         str | None, typer.Argument(help="Dataset to split (omit with --train/--test).")
     ] = None,
     method: Annotated[str, typer.Option(help="chronological, random or loo.")] = "chronological",
-    test_frac: Annotated[float, typer.Option(help="Share of each user's items in test.")] = 0.2,
-    min_user_items: Annotated[int, typer.Option(help="Users with fewer items stay wholly in train.")] = 5,
+    test_frac: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Share of each user's items in test."),
+    ] = 0.2,
+    min_user_items: Annotated[
+        int, typer.Option(min=0, help="Users with fewer items stay wholly in train.")
+    ] = 5,
     seed: Annotated[
-        int | None, typer.Option(help="Seed for the random split (default: the study's).")
+        int | None,
+        typer.Option(min=0, max=SEED_MAX, help="Seed for the random split (default: the study's)."),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Split name (default DATASET-METHOD).")] = None,
     train_file: Annotated[
@@ -334,10 +345,10 @@ def recommend(
         str, typer.Option("--model", help="A trained model id, or a model name (its latest on --split).")
     ],
     split_name: Annotated[str, typer.Option("--split", help="Split whose training data the model knows.")],
-    k: Annotated[int, typer.Option("--k", help="Items per user.")] = 10,
-    out: Annotated[Path, typer.Option("--out", help="CSV to write: user,item,rank,score.")] = Path(
-        "recs.csv"
-    ),
+    k: Annotated[int, typer.Option("--k", min=1, help="Items per user.")] = 10,
+    out: Annotated[
+        Path, typer.Option("--out", callback=output_file, help="CSV to write: user,item,rank,score.")
+    ] = Path("recs.csv"),
     users: Annotated[str | None, typer.Option(help="Comma-separated raw user ids (default: all).")] = None,
     study: StudyOption = None,
 ) -> None:
@@ -382,18 +393,28 @@ def recommend(
 def evaluate(
     split_name: Annotated[str, typer.Option("--split", help="Split to evaluate on.")],
     models: Annotated[
-        str, typer.Option("--models", help="Comma-separated model names (trained now) or saved model ids.")
+        str,
+        typer.Option(
+            "--models",
+            callback=nonempty_list,
+            help="Comma-separated model names (trained now) or saved model ids.",
+        ),
     ] = "mostpop,svd,ease",
     k: Annotated[str, typer.Option("--k", help="Cut-offs, e.g. 5,10,20,50.")] = "5,10,20,50",
     param: Annotated[list[str] | None, typer.Option("--param", help="MODEL.KEY=VALUE or KEY=VALUE.")] = None,
     sampled: Annotated[
         int | None,
-        typer.Option(help="Rank test items among N sampled negatives instead of all items (labelled)."),
+        typer.Option(
+            min=1, help="Rank test items among N sampled negatives instead of all items (labelled)."
+        ),
     ] = None,
     relevant_min_score: Annotated[
-        float | None, typer.Option(help="Only test items with at least this behaviour score are relevant.")
+        float | None,
+        typer.Option(
+            callback=finite, help="Only test items with at least this behaviour score are relevant."
+        ),
     ] = None,
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs.")] = 1000,
+    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the CIs (0: none).")] = 1000,
     study: StudyOption = None,
     json_path: JsonOption = None,
 ) -> None:

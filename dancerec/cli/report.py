@@ -9,6 +9,7 @@ import typer
 
 from dancerec.cli.common import DemoContext, DemoStep, StudyOption, console, open_study
 from dancerec.cli.link import ExcludeFlaggedOption, parse_flags
+from dancerec.cli.validators import output_file
 from dancerec.errors import UserError
 
 app = typer.Typer(
@@ -30,7 +31,10 @@ app = typer.Typer(
 def report(
     ctx: typer.Context,
     out: Annotated[
-        Path, typer.Option("--out", help="Report file to write (.html or .pdf).", show_default=False)
+        Path,
+        typer.Option(
+            "--out", callback=output_file, help="Report file to write (.html or .pdf).", show_default=False
+        ),
     ],
     study: StudyOption = None,
     fmt: Annotated[
@@ -43,9 +47,11 @@ def report(
         ),
     ] = None,
     title: Annotated[str | None, typer.Option("--title", help="Report title.")] = None,
-    k: Annotated[int, typer.Option("--k", help="Cut-off K of the offline metrics shown.")] = 10,
+    k: Annotated[int, typer.Option("--k", min=1, help="Cut-off K of the offline metrics shown.")] = 10,
     exclude_flagged: ExcludeFlaggedOption = "",
-    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for the linkage CIs.")] = 1000,
+    n_boot: Annotated[
+        int, typer.Option("--n-boot", min=1, help="Bootstrap resamples for the linkage CIs.")
+    ] = 1000,
 ) -> None:
     """Write the report and print where it and its figures are."""
     if ctx.invoked_subcommand is not None:

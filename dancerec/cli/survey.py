@@ -21,8 +21,16 @@ from dancerec.cli.common import (
     progress,
     write_json,
 )
+from dancerec.cli.validators import SEED_MAX, finite, nonempty_list, output_file
 from dancerec.errors import UserError
-from dancerec.survey.importer import ImportOptions, ImportReport, import_file, validate_file
+from dancerec.safeio import neutralise_frame
+from dancerec.survey.importer import (
+    ImportOptions,
+    ImportReport,
+    import_file,
+    parse_scale_map,
+    validate_file,
+)
 from dancerec.survey.instrument import (
     Instrument,
     builtin_instruments,
@@ -44,7 +52,7 @@ from dancerec.survey.store import (
     study_instrument,
 )
 from dancerec.survey.writers import DEFAULT_SUFFIX, WRITE_FORMATS, write_responses
-from dancerec.workspace import DEFAULT_INSTRUMENT
+from dancerec.workspace import DEFAULT_INSTRUMENT, atomic_output
 
 app = typer.Typer(
     help="Import survey-platform exports, validate, clean, score, simulate respondents and manage instruments.",
@@ -110,14 +118,40 @@ ExcludeOpt = Annotated[
         "--exclude-flagged", help=f"Drop respondents with these quality flags ({', '.join(FLAGS)}, or all)."
     ),
 ]
+DayFirstOpt = Annotated[
+    bool, typer.Option("--dayfirst", help="Dates like 01/09/2026 are day/month/year (1 September).")
+]
+MonthFirstOpt = Annotated[
+    bool, typer.Option("--monthfirst", help="Dates like 01/09/2026 are month/day/year (9 January).")
+]
+ScaleMapOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scale-map",
+        help="Fold answer labels explicitly, e.g. 'Somewhat agree=4,Slightly agree=3' (recorded in the study).",
+    ),
+]
 MinShareOpt = Annotated[
-    float, typer.Option("--min-share", help="Share of a dimension's items needed for a (prorated) score.")
+    float,
+    typer.Option(
+        "--min-share", min=0.0, max=1.0, help="Share of a dimension's items needed for a (prorated) score."
+    ),
 ]
 
 
 def _options(**kw: Any) -> ImportOptions:
     missing = kw.pop("missing_codes", None)
-    return ImportOptions(**kw, missing_codes=tuple(c for c in (missing or "").split(",") if c.strip()))
+    dayfirst, monthfirst = kw.pop("dayfirst", False), kw.pop("monthfirst", False)
+    if dayfirst and monthfirst:
+        raise UserError("--dayfirst and --monthfirst exclude each other")
+    order = "dayfirst" if dayfirst else "monthfirst" if monthfirst else None
+    scale_map = parse_scale_map(kw.pop("scale_map", None))
+    return ImportOptions(
+        **kw,
+        date_order=order,
+        scale_map=scale_map,
+        missing_codes=tuple(c for c in (missing or "").split(",") if c.strip()),
+    )
 
 
 def _instrument(name: str | None, study) -> Instrument:
@@ -217,6 +251,9 @@ def import_cmd(
         bool, typer.Option("--replace", help="Overwrite stored respondents whose answers differ.")
     ] = False,
     missing_codes: MissingOpt = None,
+    dayfirst: DayFirstOpt = False,
+    monthfirst: MonthFirstOpt = False,
+    scale_map: ScaleMapOpt = None,
     study: StudyOption = None,
     json_path: JsonOption = None,
 ) -> None:
@@ -238,6 +275,9 @@ def import_cmd(
         on_invalid=on_invalid,
         replace=replace,
         missing_codes=missing_codes,
+        dayfirst=dayfirst,
+        monthfirst=monthfirst,
+        scale_map=scale_map,
     )
     callback, ctx = _progress_for(file)
     with ctx:
@@ -272,6 +312,9 @@ def validate_cmd(
     pseudonymise: PseudoOpt = False,
     on_invalid: OnInvalidOpt = "error",
     missing_codes: MissingOpt = None,
+    dayfirst: DayFirstOpt = False,
+    monthfirst: MonthFirstOpt = False,
+    scale_map: ScaleMapOpt = None,
     instrument: Annotated[
         str | None,
         typer.Option(
@@ -304,6 +347,9 @@ def validate_cmd(
         pseudonymise=pseudonymise,
         on_invalid=on_invalid,
         missing_codes=missing_codes,
+        dayfirst=dayfirst,
+        monthfirst=monthfirst,
+        scale_map=scale_map,
     )
     callback, ctx = _progress_for(file)
     with ctx:
@@ -321,7 +367,8 @@ def validate_cmd(
         c = report.conflicts[0]
         raise UserError(
             f"{file}: {len(report.conflicts)} respondent(s) conflict with stored answers; first {c['respondent_id']!r} "
-            f"(row {c['row']}): {c['detail']} — import with --replace to overwrite"
+            f"(row {c['row']}): {c['detail']} — if they are other people (files numbering respondents 1..N), "
+            "keep both with --id-prefix; --replace overwrites the stored answers"
         )
     console.print(f"[green]ok:[/] {file} would import {report.n_valid} respondent(s)")
 
@@ -346,15 +393,21 @@ def score_cmd(
 @app.command("flags")
 def flags_cmd(
     longstring_share: Annotated[
-        float, typer.Option(help="Longest identical run ≥ this share of items.")
+        float, typer.Option(min=0.0, max=1.0, help="Longest identical run ≥ this share of items.")
     ] = 0.5,
     irv_min: Annotated[
-        float | None, typer.Option(help="Response SD below this (default 0.075 × scale width).")
+        float | None,
+        typer.Option(min=0.0, callback=finite, help="Response SD below this (default 0.075 × scale width)."),
     ] = None,
-    speeder_ratio: Annotated[float, typer.Option(help="Completion time below this share of the median.")] = 1
-    / 3,
-    mahalanobis_p: Annotated[float, typer.Option(help="Mahalanobis distance p-value below this.")] = 0.001,
-    max_missing_share: Annotated[float, typer.Option(help="More than this share of items unanswered.")] = 0.2,
+    speeder_ratio: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Completion time below this share of the median.")
+    ] = 1 / 3,
+    mahalanobis_p: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Mahalanobis distance p-value below this.")
+    ] = 0.001,
+    max_missing_share: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="More than this share of items unanswered.")
+    ] = 0.2,
     study: StudyOption = None,
     json_path: JsonOption = None,
 ) -> None:
@@ -402,17 +455,22 @@ def _parse_quality(text: str | None, groups: list[str]) -> dict[str, float] | No
 
 @app.command("simulate")
 def simulate_cmd(
-    n: Annotated[int, typer.Option("--n", help="Number of respondents.")] = 600,
-    groups: Annotated[str, typer.Option("--groups", help="Study groups, comma-separated.")] = "A,B,C",
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of respondents.")] = 600,
+    groups: Annotated[
+        str, typer.Option("--groups", callback=nonempty_list, help="Study groups, comma-separated.")
+    ] = "A,B,C",
     seed: Annotated[
-        int | None, typer.Option("--seed", help="Random seed (default: the study's seed, else 42).")
+        int | None,
+        typer.Option("--seed", min=0, max=SEED_MAX, help="Random seed (default: the study's seed, else 42)."),
     ] = None,
     quality: Annotated[
         str | None, typer.Option("--quality", help="Recommender quality per group, e.g. A=-0.3,B=0,C=0.3.")
     ] = None,
-    careless_rate: Annotated[float, typer.Option(help="Share of careless respondents.")] = 0.05,
+    careless_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of careless respondents.")
+    ] = 0.05,
     missing_rate: Annotated[
-        float, typer.Option(help="Share of missing answers (attentive respondents).")
+        float, typer.Option(min=0.0, max=1.0, help="Share of missing answers (attentive respondents).")
     ] = 0.02,
     format: Annotated[
         str, typer.Option("--format", help=f"File format: {', '.join(WRITE_FORMATS)}.")
@@ -476,7 +534,9 @@ def simulate_cmd(
 
 @app.command("export")
 def export_cmd(
-    out: Annotated[Path, typer.Option("--out", help="Output file: .csv, .parquet or .xlsx.")],
+    out: Annotated[
+        Path, typer.Option("--out", callback=output_file, help="Output file: .csv, .parquet or .xlsx.")
+    ],
     exclude_flagged: ExcludeOpt = None,
     items: Annotated[bool, typer.Option("--items", help="Also include the raw item answers.")] = False,
     min_share: MinShareOpt = DEFAULT_MIN_SHARE,
@@ -492,7 +552,11 @@ def export_cmd(
     if items:
         responses = load_responses(s, exclude_flagged=excluded)
         frame = pd.concat([frame, responses.drop(columns=["group", "user_id"])], axis=1)
-    path = export_table(frame, out)
+    if out.suffix.lower() in (".csv", ".xlsx"):  # spreadsheet formats: no live formulas (OWASP)
+        frame = neutralise_frame(frame, xlsx=out.suffix.lower() == ".xlsx")
+    with atomic_output(out) as tmp:  # no partial file on a full disk or Ctrl-C
+        export_table(frame, tmp)
+    path = out
     console.print(f"exported {len(frame)} respondents × {frame.shape[1]} columns to {path}")
     write_json(json_path, {"file": path, "n": len(frame), "columns": list(frame.columns)})
 
