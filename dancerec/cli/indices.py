@@ -305,7 +305,8 @@ def efa(
     ] = "minres",
     rotation: Annotated[str, typer.Option(help="Rotation: oblimin, promax, varimax or none.")] = "oblimin",
     n_iter: Annotated[
-        int, typer.Option("--n-iter", min=1, help="Random data sets for parallel analysis (psych's default 20).")
+        int,
+        typer.Option("--n-iter", min=1, help="Random data sets for parallel analysis (psych's default 20)."),
     ] = 20,
     smc: Annotated[
         bool,
