@@ -7,6 +7,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+# user data (group names such as "$x^$") is never matplotlib math text
+matplotlib.rcParams["text.parse_math"] = False
 import matplotlib.pyplot as plt
 import numpy as np
 from dancerec.indices.groups import GroupComparison
