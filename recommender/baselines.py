@@ -7,13 +7,21 @@ fit on :class:`TrainData` and score a batch of users with one (sparse) matrix pr
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from dancerec.recommender.base import Recommender, TrainData
+from dancerec.recommender.base import FitProgress, Recommender, TrainData
 from scipy.sparse.linalg import svds
 
 from dancerec.errors import UserError
+
+
+def _done(progress: FitProgress | None) -> None:
+    """Closed-form fits report one finished step (the FitProgress contract, base.py)."""
+    if progress is not None:
+        progress(1, 1, "fitted")
 
 
 def binarize(matrix: sp.csr_matrix) -> sp.csr_matrix:
@@ -49,8 +57,9 @@ class MostPop(Recommender):
 
     name = "mostpop"
 
-    def fit(self, train: TrainData) -> MostPop:
+    def fit(self, train: TrainData, *, progress: FitProgress | None = None) -> MostPop:
         self.popularity_ = np.asarray(binarize(train.matrix).sum(axis=0)).ravel().astype(np.float32)
+        _done(progress)
         return self
 
     def score(self, users: np.ndarray) -> np.ndarray:
@@ -76,13 +85,14 @@ class ItemKNN(Recommender):
     """Item-based k-NN CF: score(u, i) = Σ_{j ∈ I(u)} sim(j, i) over each item's ``k`` nearest items."""
 
     name = "itemknn"
+    search_space: ClassVar[dict[str, list]] = {"k": [10, 20, 50, 100, 200, 400], "shrink": [0.0, 10.0, 50.0]}
 
     def __init__(self, k: int = 100, similarity: str = "cosine", shrink: float = 0.0) -> None:
         self.k = k
         self.similarity = similarity
         self.shrink = shrink
 
-    def fit(self, train: TrainData) -> ItemKNN:
+    def fit(self, train: TrainData, *, progress: FitProgress | None = None) -> ItemKNN:
         x = binarize(train.matrix)
         self.x_ = x
         co = (x.T @ x).tocsr()
@@ -90,6 +100,7 @@ class ItemKNN(Recommender):
         sim = _similarity(co, counts, self.similarity, self.shrink)
         # neighbours of item i = top-k of row i; score = X_u · S with S[j, i] = sim(j, i) kept when j ∈ N_k(i)
         self.sim_ = top_k_sparse_rows(sim, self.k).T.tocsr()
+        _done(progress)
         return self
 
     def score(self, users: np.ndarray) -> np.ndarray:
@@ -100,17 +111,19 @@ class UserKNN(Recommender):
     """User-based k-NN CF: score(u, i) = Σ_{v ∈ N_k(u)} sim(u, v) · x_vi."""
 
     name = "userknn"
+    search_space: ClassVar[dict[str, list]] = {"k": [10, 20, 50, 100, 200], "shrink": [0.0, 10.0]}
 
     def __init__(self, k: int = 100, similarity: str = "cosine", shrink: float = 0.0) -> None:
         self.k = k
         self.similarity = similarity
         self.shrink = shrink
 
-    def fit(self, train: TrainData) -> UserKNN:
+    def fit(self, train: TrainData, *, progress: FitProgress | None = None) -> UserKNN:
         if self.similarity not in ("cosine", "jaccard"):
             raise UserError(f"unknown similarity {self.similarity!r} (expected cosine or jaccard)")
         self.x_ = binarize(train.matrix)
         self.counts_ = np.asarray(self.x_.sum(axis=1)).ravel().astype(np.float64)
+        _done(progress)
         return self
 
     def score(self, users: np.ndarray) -> np.ndarray:
@@ -136,12 +149,13 @@ class PureSVD(Recommender):
     """
 
     name = "svd"
+    search_space: ClassVar[dict[str, list]] = {"n_factors": [8, 16, 32, 64, 128, 256]}
 
     def __init__(self, n_factors: int = 50, seed: int | None = None) -> None:
         self.n_factors = n_factors
         self.seed = seed
 
-    def fit(self, train: TrainData) -> PureSVD:
+    def fit(self, train: TrainData, *, progress: FitProgress | None = None) -> PureSVD:
         x = binarize(train.matrix).astype(np.float64)
         f = min(self.n_factors, min(x.shape) - 1)
         if f < 1:
@@ -152,6 +166,7 @@ class PureSVD(Recommender):
         order = np.argsort(-s)
         self.item_factors_ = np.ascontiguousarray(vt[order].T, dtype=np.float32)
         self.x_ = x.astype(np.float32)
+        _done(progress)
         return self
 
     def score(self, users: np.ndarray) -> np.ndarray:
@@ -165,11 +180,12 @@ class EASE(Recommender):
     """
 
     name = "ease"
+    search_space: ClassVar[dict[str, list]] = {"l2": [10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0]}
 
     def __init__(self, l2: float = 500.0) -> None:
         self.l2 = l2
 
-    def fit(self, train: TrainData) -> EASE:
+    def fit(self, train: TrainData, *, progress: FitProgress | None = None) -> EASE:
         x = binarize(train.matrix)
         x = x[np.diff(x.indptr) > 0]  # users without training items add nothing to XᵀX
         n_users, n = x.shape
@@ -182,6 +198,7 @@ class EASE(Recommender):
         p[np.diag_indices_from(p)] = 0.0
         self.weights_ = p.astype(np.float32, copy=False)
         self.x_ = binarize(train.matrix)
+        _done(progress)
         return self
 
     def _inverse_cholesky(self, x: sp.csr_matrix) -> np.ndarray:
@@ -228,6 +245,7 @@ class ContentTFIDF(Recommender):
     user's profile (the sum of the vectors of the items they interacted with), as in the source paper."""
 
     name = "content"
+    search_space: ClassVar[dict[str, list]] = {"n_buckets": [3, 5, 10], "sublinear_tf": [True, False]}
 
     def __init__(self, n_buckets: int = 5, min_df: int = 1, sublinear_tf: bool = True) -> None:
         self.n_buckets = n_buckets
@@ -253,7 +271,7 @@ class ContentTFIDF(Recommender):
                         doc.append(f"{col}={v}")
         return docs
 
-    def fit(self, train: TrainData) -> ContentTFIDF:
+    def fit(self, train: TrainData, *, progress: FitProgress | None = None) -> ContentTFIDF:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         if train.item_features is None or len(train.item_features.columns) == 0:
@@ -272,6 +290,7 @@ class ContentTFIDF(Recommender):
         )
         self.item_vectors_ = vec.fit_transform(docs).astype(np.float32).tocsr()
         self.x_ = binarize(train.matrix)
+        _done(progress)
         return self
 
     def score(self, users: np.ndarray) -> np.ndarray:
@@ -287,6 +306,11 @@ class ALS(Recommender):
     through the `implicit` library. Confidence = 1 + ``alpha`` on observed cells."""
 
     name = "als"
+    search_space: ClassVar[dict[str, list]] = {
+        "n_factors": [32, 64, 128],
+        "regularization": [0.01, 0.1, 1.0],
+        "alpha": [1.0, 10.0, 40.0],
+    }
 
     def __init__(
         self,
@@ -302,7 +326,7 @@ class ALS(Recommender):
         self.iterations = iterations
         self.seed = seed
 
-    def fit(self, train: TrainData) -> ALS:
+    def fit(self, train: TrainData, *, progress: FitProgress | None = None) -> ALS:
         import warnings
 
         with warnings.catch_warnings():
@@ -320,6 +344,7 @@ class ALS(Recommender):
             model.fit(binarize(train.matrix), show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+        _done(progress)
         return self
 
     def score(self, users: np.ndarray) -> np.ndarray:

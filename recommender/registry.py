@@ -64,3 +64,25 @@ def make_model(name: str, **params) -> Recommender:
         return cls(**params)
     except TypeError as exc:
         raise UserError(f"bad parameters for model {name!r}: {exc}") from exc
+
+
+def describe_models() -> list[dict[str, str]]:
+    """One row per model: its name, its full description (the docstring's first paragraph, whole
+    sentences, never cut) and its tuning space, for ``dancerec recommender models``."""
+    rows = []
+    for name in _ENTRIES:
+        try:
+            cls = MODELS[name]
+        except ImportError as exc:
+            rows.append({"model": name, "what": f"(unavailable: {exc})", "tuned over": ""})
+            continue
+        doc = (cls.__doc__ or "").strip().split("\n\n")[0]
+        space = getattr(cls, "search_space", {}) or {}
+        rows.append(
+            {
+                "model": name,
+                "what": " ".join(doc.split()),
+                "tuned over": "; ".join(f"{k} ∈ {{{', '.join(map(str, v))}}}" for k, v in space.items()),
+            }
+        )
+    return rows

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import inspect
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,9 @@ from dancerec.cli.common import (
     write_json,
 )
 from dancerec.errors import UserError
+
+if TYPE_CHECKING:
+    from dancerec.recommender.experiment import ExperimentProgress
 
 app = typer.Typer(
     help="Import interaction logs, simulate, split, train, recommend, evaluate and compare recommenders.",
@@ -82,44 +86,28 @@ def _parse_map(items: list[str] | None) -> dict[str, str]:
     return mapping
 
 
-def fit_with_progress(model, train, label: str) -> float:
-    """Fit ``model`` showing a progress bar when the model reports epochs; returns seconds."""
-    params = inspect.signature(model.fit).parameters
-    started = time.perf_counter()
-    if "progress" in params and getattr(model, "epochs", None):
-        with progress() as bar:
-            task = bar.add_task(f"training {label}", total=model.epochs, status="")
-            model.fit(
-                train, progress=lambda e, loss: bar.update(task, completed=e, status=f"loss {loss:.4f}")
-            )
-    elif "reporter" in params:
-        try:
-            reporter = importlib.import_module("dancerec.recommender.relation_train").RichReporter(10)
-        except (ImportError, AttributeError, TypeError):
-            reporter = None
-        model.fit(train, reporter=reporter)
-    else:
-        with progress() as bar:
-            bar.add_task(f"training {label}", total=None, status="")
-            model.fit(train)
-    return time.perf_counter() - started
-
-
-def _evaluate_with_progress(model, split, k_list, label: str, **kwargs):
-    from dancerec.recommender.evaluate import evaluate
-
-    n = len(split.test_users)
+@contextmanager
+def experiment_bars() -> Iterator[ExperimentProgress]:
+    """A progress callback for :mod:`dancerec.recommender.experiment`: one bar per model and phase."""
     with progress() as bar:
-        task = bar.add_task(f"evaluating {label}", total=n, status="")
-        return evaluate(
-            model,
-            split.train,
-            split.test,
-            k_list,
-            model_name=label,
-            progress=lambda b: bar.advance(task, b),
-            **kwargs,
-        )
+        tasks: dict[tuple[str, str], Any] = {}
+
+        def update(label: str, phase: str, completed: int, total: int, status: str) -> None:
+            key = (label, phase)
+            if key not in tasks:
+                verb = "training" if phase == "fit" else "evaluating"
+                tasks[key] = bar.add_task(f"{verb} {label}", total=total or None, status="")
+            bar.update(tasks[key], completed=completed, total=total or None, status=status)
+
+        yield update
+
+
+def fit_with_progress(model, train, label: str) -> float:
+    """Fit ``model`` (the ``fit(train, *, progress)`` contract) under a progress bar; returns seconds."""
+    from dancerec.recommender.experiment import fit_model
+
+    with experiment_bars() as update:
+        return fit_model(model, train, lambda c, t, s: update(label, "fit", c, t, s))
 
 
 HEADLINE = (
@@ -137,16 +125,9 @@ HEADLINE = (
 
 
 def _summary_table(evaluations: dict[str, Any], k_list: list[int]) -> pd.DataFrame:
-    rows = []
-    for name, ev in evaluations.items():
-        row: dict[str, Any] = {"model": name, "users": ev.n_users}
-        for k in k_list:
-            for m in ("precision", "recall", "ndcg"):
-                row[f"{m}@{k}"] = ev.mean(m, k)
-        row["train s"] = ev.train_s
-        row["eval s"] = ev.eval_s
-        rows.append(row)
-    return pd.DataFrame(rows)
+    from dancerec.recommender.experiment import ExperimentResult
+
+    return ExperimentResult(dict(evaluations), tuple(k_list), "").table()
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,7 +237,12 @@ def split(
     dataset: Annotated[
         str | None, typer.Argument(help="Dataset to split (omit with --train/--test).")
     ] = None,
-    method: Annotated[str, typer.Option(help="chronological, random or loo.")] = "chronological",
+    method: Annotated[
+        str,
+        typer.Option(
+            help="auto (chronological when the log has timestamps, else seeded random), chronological, random or loo."
+        ),
+    ] = "auto",
     test_frac: Annotated[float, typer.Option(help="Share of each user's items in test.")] = 0.2,
     min_user_items: Annotated[int, typer.Option(help="Users with fewer items stay wholly in train.")] = 5,
     seed: Annotated[
@@ -303,6 +289,8 @@ def split(
         f"split [bold]{info.name}[/] ({info.method}): {info.n_train:,} train / {info.n_test:,} test interactions, "
         f"{info.n_test_users:,} users evaluated"
     )
+    if info.note:
+        console.print(f"  note: {info.note}")
     write_json(json_path, info)
 
 
@@ -386,6 +374,12 @@ def evaluate(
     ] = "mostpop,svd,ease",
     k: Annotated[str, typer.Option("--k", help="Cut-offs, e.g. 5,10,20,50.")] = "5,10,20,50",
     param: Annotated[list[str] | None, typer.Option("--param", help="MODEL.KEY=VALUE or KEY=VALUE.")] = None,
+    tuned: Annotated[
+        bool,
+        typer.Option(
+            "--tuned", help="Use the parameters `recommender tune` chose on this split (--param wins)."
+        ),
+    ] = False,
     sampled: Annotated[
         int | None,
         typer.Option(help="Rank test items among N sampled negatives instead of all items (labelled)."),
@@ -394,48 +388,45 @@ def evaluate(
         float | None, typer.Option(help="Only test items with at least this behaviour score are relevant.")
     ] = None,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs.")] = 1000,
+    save: Annotated[
+        bool, typer.Option("--save/--no-save", help="Save the trained models so `recommend` can use them.")
+    ] = True,
     study: StudyOption = None,
     json_path: JsonOption = None,
 ) -> None:
     """Train (or load) each model, evaluate with full ranking, store the runs with per-user metrics."""
-    from dancerec.recommender.registry import make_model, model_names
-    from dancerec.recommender.runs import find_model, load_run, record_run
+    from dancerec.recommender.experiment import Experiment
     from dancerec.recommender.splits import load_split
 
     st = open_study(study)
     k_list = _parse_k(k)
     names = [m.strip() for m in models.split(",") if m.strip()]
+    if not names:
+        raise UserError("--models: name at least one model")
     data = load_split(st, split_name)
-    params = _parse_params(param, names)
-    evaluations, out = {}, {}
-    for name in names:
-        if name in model_names():
-            rec = make_model(name, **params[name])
-            train_s = fit_with_progress(rec, data.train, name)
-            label = name
-        else:
-            _, rec, meta = find_model(st, name)
-            train_s, label = meta["train_s"], meta["model"]
-        ev = _evaluate_with_progress(
-            rec,
-            data,
-            k_list,
-            label,
-            sampled_negatives=sampled,
-            relevant_min_score=relevant_min_score,
-            n_bootstrap=bootstrap,
-        )
-        ev.train_s = train_s
-        run_id = record_run(st, ev, split=split_name, seed=data.train.seed)
-        evaluations[label] = ev
-        run = load_run(st, run_id)
+    entries = _model_entries(st, names, split_name, _parse_params(param, names), tuned=tuned)
+    experiment = Experiment(
+        data,
+        entries,
+        k_list,
+        sampled_negatives=sampled,
+        relevant_min_score=relevant_min_score,
+        n_bootstrap=bootstrap,
+    )
+    with experiment_bars() as bars:
+        result = experiment.run(study=st, split_name=split_name, save_models=save, progress=bars)
+    out = {}
+    for label, ev in result.evaluations.items():
+        run_id = result.run_ids[label]
         out[label] = {
             "run_id": run_id,
+            "model_id": result.model_ids.get(label),
+            "params": ev.params,
             "protocol": ev.protocol,
             "n_users": ev.n_users,
-            "train_s": train_s,
+            "train_s": ev.train_s,
             "eval_s": ev.eval_s,
-            "means": {f"{r.metric}@{r.k}": r.mean for r in run.summary.itertuples()},
+            "means": {f"{r.metric}@{r.k}": r.mean for r in ev.summary.itertuples()},
             "per_user_path": str(
                 st.root / "artifacts" / "recommender" / "runs" / run_id / "per_user.parquet"
             ),
@@ -445,19 +436,79 @@ def evaluate(
         if sampled is None
         else f"{split_name}: SAMPLED ranking ({sampled} negatives)"
     )
-    print_table(_summary_table(evaluations, k_list), title=title, digits=4)
+    print_table(_apa_metrics(result.table()), title=title)
     for label, info in out.items():
-        console.print(f"  {label}: run {info['run_id']}")
+        saved = f"; model {info['model_id']}" if info["model_id"] else ""
+        console.print(f"  {label}: run {info['run_id']}{saved}")
     write_json(json_path, out)
+
+
+def _model_entries(study, names: list[str], split_name: str, params: dict, *, tuned: bool) -> list:
+    """Fresh models (registry names, with tuned and explicit parameters) or saved ones (model ids)."""
+    from dancerec.recommender.experiment import ModelEntry
+    from dancerec.recommender.registry import MODELS, make_model, model_names
+    from dancerec.recommender.runs import find_model
+
+    entries = []
+    for name in names:
+        if name in model_names():
+            chosen: dict[str, Any] = {}
+            if tuned and MODELS[name].search_space:
+                from dancerec.recommender.tune import tuned_params
+
+                chosen = tuned_params(study, name, split_name)
+            entries.append(ModelEntry(name, make_model(name, **{**chosen, **params[name]}), name=name))
+        else:
+            model_id, rec, meta = find_model(study, name)
+            # a saved model's run carries its model name, unless that name is evaluated beside it
+            clash = meta["model"] in names or any(e.label == meta["model"] for e in entries)
+            label = model_id if clash else meta["model"]
+            entries.append(ModelEntry(label, rec, fitted=True, train_s=meta["train_s"], name=meta["model"]))
+    return entries
+
+
+BOUNDED_METRICS = (
+    "precision",
+    "recall",
+    "ndcg",
+    "map",
+    "mrr",
+    "hit_rate",
+    "coverage",
+    "diversity",
+    "serendipity",
+)
+
+
+def _apa_metrics(frame: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """Format a result table for the terminal in APA style: counts with separators, metrics bounded by 1
+    without a leading zero, seconds with two decimals, p values as ``< .001``."""
+    from dancerec.reports import apa
+
+    out = frame.copy()
+    for col in out.columns:
+        base = str(col).split("@")[0]
+        if col in ("users", "n_users"):
+            out[col] = out[col].map(apa.integer)
+        elif base in BOUNDED_METRICS or col in ("ci_low", "ci_high", "mean", "diff"):
+            out[col] = out[col].map(lambda v: apa.bounded(v, digits))
+        elif str(col).startswith("p ") or str(col).startswith("p_"):
+            out[col] = out[col].map(apa.p_value)
+        elif pd.api.types.is_float_dtype(out[col]):
+            out[col] = out[col].map(lambda v: apa.num(v, 2))
+    return out
 
 
 @app.command()
 def compare(
     runs: Annotated[
-        str | None, typer.Option(help="Comma-separated run ids (default: latest run of each model).")
+        str | None,
+        typer.Option(help="Comma-separated run ids or model names (default: latest run of each model)."),
     ] = None,
     split_name: Annotated[str | None, typer.Option("--split", help="Only runs on this split.")] = None,
-    baseline: Annotated[str, typer.Option(help="Baseline model name (or run id).")] = "mostpop",
+    baseline: Annotated[
+        str, typer.Option(help="Baseline model name (its latest run) or run id.")
+    ] = "mostpop",
     metrics: Annotated[
         str, typer.Option(help="Per-user metrics to test.")
     ] = "precision@10,recall@10,ndcg@10",
@@ -480,59 +531,118 @@ def compare(
 
 
 def compare_runs(study, *, runs: str | None, split: str | None, baseline: str, metrics: list[str]):
-    from dancerec.recommender.runs import list_runs, load_run
-    from dancerec.recommender.stats import compare as compare_per_user
+    """Comma-separated ``runs`` for :func:`dancerec.recommender.experiment.compare_runs` (the demo uses it)."""
+    from dancerec.recommender.experiment import compare_runs as compare_stored
 
-    table = list_runs(study)
-    if runs:
-        ids = [r.strip() for r in runs.split(",") if r.strip()]
-    else:
-        if split:
-            table = table[table["split"] == split]
-        if table.empty:
-            raise UserError("no evaluation runs to compare; run `dancerec recommender evaluate` first")
-        ids = table.groupby("model", sort=False)["run_id"].last().tolist()
-    loaded = [load_run(study, r) for r in ids]
-    by_model = {}
-    for run in loaded:
-        key = run.model if run.model not in by_model else run.run_id
-        by_model[key] = run
-    base = baseline
-    if base not in by_model:
-        match = [m for m, r in by_model.items() if r.run_id == baseline]
-        if not match:
-            raise UserError(f"baseline {baseline!r} is not among the compared runs ({', '.join(by_model)})")
-        base = match[0]
-    result = compare_per_user(
-        {m: r.per_user for m, r in by_model.items()}, base, [m.strip() for m in metrics]
-    )
-    result.insert(1, "run_id", result["model"].map({m: r.run_id for m, r in by_model.items()}))
-    curves = pd.concat([r.curves.assign(model=m) for m, r in by_model.items()], ignore_index=True)
-    return result, curves
+    refs = [r.strip() for r in runs.split(",") if r.strip()] if runs else None
+    return compare_stored(study, runs=refs, split=split, baseline=baseline, metrics=metrics)
 
 
 def _print_comparison(result: pd.DataFrame, baseline: str) -> None:
-    show = result[
-        ["model", "metric", "n_users", "mean", "ci_low", "ci_high", "diff", "p_t_holm", "p_wilcoxon_holm"]
-    ]
-    show = show.rename(columns={"p_t_holm": "p (t, Holm)", "p_wilcoxon_holm": "p (Wilcoxon, Holm)"})
-    print_table(show, title=f"paired comparison against {baseline} (95% bootstrap CIs)", digits=4)
+    from dancerec.reports import apa
+
+    def bounded(v: Any) -> str:
+        return apa.bounded(v, 4)
+
+    show = pd.DataFrame(
+        {
+            "model": result["model"],
+            "metric": result["metric"],
+            "N": result["n_users"].map(apa.integer),
+            "M": result["mean"].map(bounded),
+            "95% CI": [apa.ci(lo, hi, 4) for lo, hi in zip(result["ci_low"], result["ci_high"], strict=True)],
+            "diff": result["diff"].map(bounded),
+            "p (t, Holm)": result["p_t_holm"].map(apa.p_value),
+            "p (Wilcoxon, Holm)": result["p_wilcoxon_holm"].map(apa.p_value),
+        }
+    )
+    print_table(show, title=f"paired comparison against {baseline} (95% bootstrap CIs; Holm over all tests)")
+
+
+def _apa_bounded(value: Any) -> str:
+    from dancerec.reports import apa
+
+    return apa.bounded(value, 4)
+
+
+@app.command()
+def tune(
+    split_name: Annotated[str, typer.Option("--split", help="Split whose training part is tuned on.")],
+    models: Annotated[str, typer.Option("--models", help="Comma-separated model names.")] = "ease,itemknn",
+    budget: Annotated[
+        int, typer.Option("--budget", help="Trials per model (grid if it fits, else random).")
+    ] = 10,
+    space: Annotated[
+        list[str] | None,
+        typer.Option("--space", help="MODEL.PARAM=V1,V2,... overriding the model's search space."),
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="Fixed MODEL.KEY=VALUE for every trial.")
+    ] = None,
+    val_frac: Annotated[float, typer.Option(help="Share of each user's training items held out.")] = 0.2,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the validation split and the random search.")
+    ] = None,
+    study: StudyOption = None,
+    json_path: JsonOption = None,
+) -> None:
+    """Choose each model's parameters by validation NDCG@10 on a split carved from the training part."""
+    from dancerec.recommender.splits import load_split
+    from dancerec.recommender.tune import parse_space, record_tuning, tune_model
+
+    st = open_study(study)
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    if budget < 1:
+        raise UserError("--budget must be at least 1")
+    spaces = parse_space(space, names)
+    fixed = _parse_params(param, names)
+    data = load_split(st, split_name)
+    seed = st.config.seed if seed is None else seed
+    out = {}
+    for name in names:
+        with progress() as bar:
+            task = bar.add_task(f"tuning {name}", total=budget, status="")
+            tuning = tune_model(
+                name,
+                data.train,
+                space=spaces.get(name),
+                fixed=fixed[name],
+                budget=budget,
+                val_frac=val_frac,
+                seed=seed,
+                progress=lambda done, total, status, _t=task: bar.update(
+                    _t, completed=done, total=total, status=status
+                ),
+            )
+        tuning_id = record_tuning(st, tuning, split=split_name)
+        print_table(
+            _apa_metrics(tuning.trials),
+            title=f"{name}: {len(tuning.trials)} trials ({tuning.strategy}), validation NDCG@10",
+        )
+        console.print(
+            f"  chosen for [bold]{name}[/]: {_format_params(tuning.best_params)} "
+            f"(validation NDCG@10 = {_apa_bounded(tuning.best_score)}); stored as {tuning_id}"
+        )
+        out[name] = {"tuning_id": tuning_id, **tuning.to_dict()}
+    console.print(
+        f"use them with: dancerec recommender evaluate --split {split_name} --models {models} --tuned"
+    )
+    write_json(json_path, out)
+
+
+def _format_params(params: dict[str, Any]) -> str:
+    """``l2 = 100, k = 50`` with plain Python numbers (never ``np.float64(...)``)."""
+    from dancerec.recommender.tune import plain
+
+    return ", ".join(f"{k} = {plain(v)}" for k, v in params.items()) or "(defaults)"
 
 
 @app.command("models")
 def models_() -> None:
-    """List the registered models."""
-    from dancerec.recommender.registry import MODELS
+    """List the registered models, with their full descriptions and tuning spaces."""
+    from dancerec.recommender.registry import describe_models
 
-    rows = []
-    for name in MODELS:
-        try:
-            cls = MODELS[name]
-            doc = (cls.__doc__ or "").strip().splitlines()[0]
-        except ImportError as exc:
-            doc = f"(unavailable: {exc})"
-        rows.append({"model": name, "what": doc})
-    print_table(pd.DataFrame(rows), title="models")
+    print_table(pd.DataFrame(describe_models()), title="models")
 
 
 @app.command("list")
