@@ -85,7 +85,10 @@ class ItemKNN(Recommender):
     """Item-based k-NN CF: score(u, i) = Σ_{j ∈ I(u)} sim(j, i) over each item's ``k`` nearest items."""
 
     name = "itemknn"
-    search_space: ClassVar[dict[str, list]] = {"k": [10, 20, 50, 100, 200, 400], "shrink": [0.0, 10.0, 50.0]}
+    search_space: ClassVar[dict[str, list]] = {
+        "k": [50, 200, 1000, 2000, 5000, 10000],
+        "similarity": ["cosine", "jaccard"],
+    }
 
     def __init__(self, k: int = 100, similarity: str = "cosine", shrink: float = 0.0) -> None:
         self.k = k
@@ -111,7 +114,10 @@ class UserKNN(Recommender):
     """User-based k-NN CF: score(u, i) = Σ_{v ∈ N_k(u)} sim(u, v) · x_vi."""
 
     name = "userknn"
-    search_space: ClassVar[dict[str, list]] = {"k": [10, 20, 50, 100, 200], "shrink": [0.0, 10.0]}
+    search_space: ClassVar[dict[str, list]] = {
+        "k": [5, 10, 25, 50, 100, 200],
+        "similarity": ["cosine", "jaccard"],
+    }
 
     def __init__(self, k: int = 100, similarity: str = "cosine", shrink: float = 0.0) -> None:
         self.k = k
@@ -149,7 +155,7 @@ class PureSVD(Recommender):
     """
 
     name = "svd"
-    search_space: ClassVar[dict[str, list]] = {"n_factors": [8, 16, 32, 64, 128, 256]}
+    search_space: ClassVar[dict[str, list]] = {"n_factors": [2, 4, 8, 16, 32, 64, 128, 256]}
 
     def __init__(self, n_factors: int = 50, seed: int | None = None) -> None:
         self.n_factors = n_factors
@@ -180,7 +186,7 @@ class EASE(Recommender):
     """
 
     name = "ease"
-    search_space: ClassVar[dict[str, list]] = {"l2": [10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0]}
+    search_space: ClassVar[dict[str, list]] = {"l2": [10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 3000.0]}
 
     def __init__(self, l2: float = 500.0) -> None:
         self.l2 = l2
@@ -245,7 +251,7 @@ class ContentTFIDF(Recommender):
     user's profile (the sum of the vectors of the items they interacted with), as in the source paper."""
 
     name = "content"
-    search_space: ClassVar[dict[str, list]] = {"n_buckets": [3, 5, 10], "sublinear_tf": [True, False]}
+    search_space: ClassVar[dict[str, list]] = {"min_df": [1, 2, 5, 10, 20, 50], "sublinear_tf": [True, False]}
 
     def __init__(self, n_buckets: int = 5, min_df: int = 1, sublinear_tf: bool = True) -> None:
         self.n_buckets = n_buckets
@@ -307,9 +313,9 @@ class ALS(Recommender):
 
     name = "als"
     search_space: ClassVar[dict[str, list]] = {
-        "n_factors": [32, 64, 128],
-        "regularization": [0.01, 0.1, 1.0],
-        "alpha": [1.0, 10.0, 40.0],
+        "n_factors": [16, 32, 64, 128],
+        "regularization": [1.0, 10.0, 50.0, 200.0],
+        "alpha": [1.0, 10.0],
     }
 
     def __init__(
