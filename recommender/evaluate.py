@@ -281,6 +281,7 @@ def bootstrap_ci(
     if n_resamples <= 0:
         return float("nan"), float("nan")
     from scipy.stats import bootstrap  # imported here: scipy.stats costs ~1 s of start-up
+
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
     if len(values) < 2 or np.all(values == values[0]):
@@ -326,11 +327,7 @@ def evaluate(
         raise UserError("train and test must share user and item indices (same matrix shape)")
     seed = train.seed if seed is None else seed
     max_k = max(max(k_list), curve_max_k)
-    relevant = test.matrix.tocsr().copy()
-    if relevant_min_score is not None:
-        relevant.data = (relevant.data >= relevant_min_score).astype(np.float32)
-        relevant.eliminate_zeros()
-    relevant.data[:] = 1.0
+    relevant = _relevant(test, relevant_min_score)
     n_rel_all = np.diff(relevant.indptr)
     if users is None:
         users = np.flatnonzero(n_rel_all > 0)
@@ -400,6 +397,34 @@ def evaluate(
     for m in ACCURACY_METRICS:
         curves[m] = curve_sums[m][:curve_max_k] / n_eval
     coverage = {k: float(recommended[k].mean()) for k in k_list}
+    return Evaluation(
+        model=model_name or getattr(model, "name", type(model).__name__),
+        params=model.get_params(),
+        k_list=k_list,
+        summary=_summary(frame, k_list, coverage, n_bootstrap, seed),
+        curves=curves,
+        per_user=frame,
+        coverage=coverage,
+        protocol="full" if sampled_negatives is None else f"sampled-{sampled_negatives}",
+        diversity_space=space,
+        eval_s=eval_s,
+    )
+
+
+def _relevant(test: TrainData, relevant_min_score: float | None) -> sp.csr_matrix:
+    """Binary relevance: every test item, or those with at least ``relevant_min_score``."""
+    relevant = test.matrix.tocsr().copy()
+    if relevant_min_score is not None:
+        relevant.data = (relevant.data >= relevant_min_score).astype(np.float32)
+        relevant.eliminate_zeros()
+    relevant.data[:] = 1.0
+    return relevant
+
+
+def _summary(
+    frame: pd.DataFrame, k_list: tuple[int, ...], coverage: dict[int, float], n_bootstrap: int, seed: int
+) -> pd.DataFrame:
+    """metric, k, mean over users (NaN ignored), percentile bootstrap CI; coverage as a summary row."""
     rows = []
     for m in PER_USER_METRICS:
         for k in k_list:
@@ -410,18 +435,7 @@ def evaluate(
             rows.append({"metric": m, "k": k, "mean": mean, "ci_low": lo_ci, "ci_high": hi_ci})
     for k in k_list:
         rows.append({"metric": "coverage", "k": k, "mean": coverage[k], "ci_low": np.nan, "ci_high": np.nan})
-    return Evaluation(
-        model=model_name or getattr(model, "name", type(model).__name__),
-        params=model.get_params(),
-        k_list=k_list,
-        summary=pd.DataFrame(rows),
-        curves=curves,
-        per_user=frame,
-        coverage=coverage,
-        protocol="full" if sampled_negatives is None else f"sampled-{sampled_negatives}",
-        diversity_space=space,
-        eval_s=eval_s,
-    )
+    return pd.DataFrame(rows)
 
 
 def _sampled_candidates(
