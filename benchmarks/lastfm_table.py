@@ -39,6 +39,7 @@ LABELS = {
     "ease": "EASE",
     "als": "ALS (implicit)",
 }
+NOTES = "<!-- notes: kept when the table is regenerated -->"
 DEFAULT_MODELS = "mostpop,itemknn,userknn,svd,content,ease,als"
 
 
@@ -130,7 +131,10 @@ def main() -> None:
             f"validation users): {tried}{note}"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    notes = ""  # hand-written notes below the marker survive a re-run
+    if args.out.exists() and NOTES in (old := args.out.read_text(encoding="utf-8")):
+        notes = "\n" + old[old.index(NOTES) :]
+    args.out.write_text("\n".join(lines) + "\n" + notes, encoding="utf-8")
     print("\n".join(lines))
 
 
