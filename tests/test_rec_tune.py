@@ -100,7 +100,10 @@ def test_cli_tune_stores_trials_and_evaluate_tuned_uses_them(study):
 
     run("simulate", "--users", "100", "--items", "120", "--mean-items", "15", "--name", "sim")
     run("split", "sim", "--method", "random", "--name", "r")
-    r = run("tune", "--split", "r", "--models", "ease", "--space", "ease.l2=1,30,3000", "--budget", "2")
+    r = run(
+        "tune", "--split", "r", "--models", "mostpop,ease", "--space", "ease.l2=1,30,3000", "--budget", "2"
+    )
+    assert "mostpop: nothing to tune" in " ".join(r.output.split())
     assert "random" in r.output and "chosen for" in r.output
     table = list_tunings(study)
     assert len(table) == 1 and table["budget"].iloc[0] == 2 and table["split"].iloc[0] == "r"

@@ -380,6 +380,7 @@ def tune(
     json_path: JsonOption = None,
 ) -> None:
     """Choose each model's parameters by validation NDCG@10 on a split carved from the training part."""
+    from dancerec.recommender.registry import MODELS, model_names
     from dancerec.recommender.splits import load_split
     from dancerec.recommender.tune import parse_space, record_tuning, tune_model
 
@@ -387,12 +388,22 @@ def tune(
     names = [m.strip() for m in models.split(",") if m.strip()]
     if budget < 1:
         raise UserError("--budget must be at least 1")
+    unknown = [n for n in names if n not in model_names()]
+    if unknown:
+        raise UserError(
+            f"--models: unknown model(s) {', '.join(unknown)} (known: {', '.join(model_names())})"
+        )
     spaces = parse_space(space, names)
     fixed = _parse_params(param, names)
     data = load_split(st, split_name)
     seed = st.config.seed if seed is None else seed
     out = {}
     for name in names:
+        if name not in spaces and not MODELS[name].search_space:
+            console.print(
+                f"  {name}: nothing to tune (no search space); `evaluate --tuned` uses its defaults"
+            )
+            continue
         with progress() as bar:
             task = bar.add_task(f"tuning {name}", total=budget, status="")
             tuning = tune_model(
