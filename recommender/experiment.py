@@ -41,10 +41,11 @@ def fit_model(model: Recommender, train: TrainData, progress: FitProgress | None
     """Fit ``model`` under the ``fit(train, *, progress=None)`` contract; returns the seconds it took."""
     started = time.perf_counter()
     params = inspect.signature(model.fit).parameters
-    # remove after REL merge: until then NCF reports progress(epoch, loss) and relation takes reporter=
-    if "reporter" in params:
+    # remove after REL merge (keep only the last branch): until then NCF reports progress(epoch, loss),
+    # relation takes reporter= and relation_experiments models take no progress at all
+    if "reporter" in params or "progress" not in params:
         model.fit(train)
-    elif "progress" in params and params["progress"].kind is not inspect.Parameter.KEYWORD_ONLY:
+    elif params["progress"].kind is not inspect.Parameter.KEYWORD_ONLY:
         epochs = int(getattr(model, "epochs", 0) or 0)
         model.fit(
             train,
