@@ -105,6 +105,7 @@ def test_cli_tune_stores_trials_and_evaluate_tuned_uses_them(study):
     )
     assert "mostpop: nothing to tune" in " ".join(r.output.split())
     assert "random" in r.output and "chosen for" in r.output
+    assert "tune-ease-" in run("list", "tunings").output
     table = list_tunings(study)
     assert len(table) == 1 and table["budget"].iloc[0] == 2 and table["split"].iloc[0] == "r"
     trials = json.loads(table["trials"].iloc[0])

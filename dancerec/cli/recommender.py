@@ -240,21 +240,29 @@ def models_() -> None:
 
 @app.command("list")
 def list_(
-    what: Annotated[str, typer.Argument(help="datasets, splits, models or runs.")] = "runs",
+    what: Annotated[str, typer.Argument(help="datasets, splits, models, runs or tunings.")] = "runs",
     study: StudyOption = None,
     json_path: JsonOption = None,
 ) -> None:
-    """List the datasets, splits, trained models or evaluation runs of the study."""
+    """List the datasets, splits, trained models, evaluation runs or tunings of the study."""
     from dancerec.recommender.data import list_datasets
     from dancerec.recommender.runs import list_models, list_runs
     from dancerec.recommender.splits import list_splits
+    from dancerec.recommender.tune import list_tunings
 
     st = open_study(study)
-    funcs = {"datasets": list_datasets, "splits": list_splits, "models": list_models, "runs": list_runs}
+    funcs = {
+        "datasets": list_datasets,
+        "splits": list_splits,
+        "models": list_models,
+        "runs": list_runs,
+        "tunings": list_tunings,
+    }
     if what not in funcs:
         raise UserError(f"cannot list {what!r} (expected one of {', '.join(funcs)})")
     frame = funcs[what](st)
-    print_table(frame.drop(columns=[c for c in ("params", "path") if c in frame.columns]), title=what)
+    hidden = ("path", "space", "trials") if what == "tunings" else ("params", "path")
+    print_table(frame.drop(columns=[c for c in hidden if c in frame.columns]), title=what)
     write_json(json_path, frame)
 
 
