@@ -39,7 +39,7 @@ TUNED = {
     "ncf": {"epochs": 10, "gmf_dim": 128},
     "content": {"min_df": 20},
     "ease": {"l2": 100.0},
-    "als": {"n_factors": 64, "regularization": 50.0},
+    "als": {"n_factors": 128, "regularization": 50.0, "alpha": 10.0},
 }
 
 

@@ -7,12 +7,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-# user data (group names such as "$x^$") is never matplotlib math text
-matplotlib.rcParams["text.parse_math"] = False
 import matplotlib.pyplot as plt
 import numpy as np
 from dancerec.indices.groups import GroupComparison
 from dancerec.indices.parallel import ParallelAnalysis
+
+# user data (group names such as "$x^$") is never matplotlib math text
+matplotlib.rcParams["text.parse_math"] = False
 
 __all__ = ["group_means_plot", "scree_plot"]
 

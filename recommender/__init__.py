@@ -1,1 +1,62 @@
-"""Recommender subsystem: interaction data, offline evaluation harness, baselines and the relation model."""
+"""Recommender subsystem: interaction data, offline evaluation harness, baselines and the relation model.
+
+What a notebook needs, importable from here (resolved lazily, so ``import dancerec.recommender`` stays
+cheap and never pulls in torch unless a neural model is used)::
+
+    from dancerec.recommender import Experiment, EASE, MostPop, load_split, tune_model
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "TrainData": "base",
+    "Recommender": "base",
+    "FitProgress": "base",
+    "MostPop": "baselines",
+    "ItemKNN": "baselines",
+    "UserKNN": "baselines",
+    "PureSVD": "baselines",
+    "EASE": "baselines",
+    "ALS": "baselines",
+    "ContentTFIDF": "baselines",
+    "evaluate": "evaluate",
+    "Evaluation": "evaluate",
+    "Experiment": "experiment",
+    "ExperimentResult": "experiment",
+    "ModelEntry": "experiment",
+    "compare_runs": "experiment",
+    "fit_model": "experiment",
+    "make_model": "registry",
+    "model_names": "registry",
+    "MODELS": "registry",
+    "load_run": "runs",
+    "list_runs": "runs",
+    "resolve_run": "runs",
+    "find_model": "runs",
+    "load_split": "splits",
+    "split_dataset": "splits",
+    "split_log": "splits",
+    "holdout": "splits",
+    "import_file": "data",
+    "load_log": "data",
+    "tune_model": "tune",
+    "tuned_params": "tune",
+    "simulate_world": "simulate",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -8,12 +8,20 @@ baselines and the relation model plug in the same way (scikit-learn style: param
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+
+FitProgress = Callable[[int, int, str], None]
+"""``progress(completed, total, status)``: what every ``fit`` may call, e.g. once per epoch.
+
+``total`` 0 means the amount of work is unknown (a closed-form fit calls it once, ``(1, 1, "")``,
+when done). The CLI turns it into a progress bar; the library never prints.
+"""
 
 
 @dataclass
@@ -52,9 +60,11 @@ class Recommender(ABC):
     """
 
     name: ClassVar[str]
+    search_space: ClassVar[dict[str, list]] = {}
+    """Values ``dancerec recommender tune`` tries per parameter (empty: nothing to tune)."""
 
     @abstractmethod
-    def fit(self, train: TrainData) -> Recommender: ...
+    def fit(self, train: TrainData, *, progress: FitProgress | None = None) -> Recommender: ...
 
     @abstractmethod
     def score(self, users: np.ndarray) -> np.ndarray: ...

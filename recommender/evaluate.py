@@ -25,6 +25,8 @@ Metric definitions (binary relevance, R = the user's relevant items, hits at ran
 
 from __future__ import annotations
 
+import itertools
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -83,16 +85,26 @@ def mask_rows(scores: np.ndarray, matrix: sp.csr_matrix, users: np.ndarray, valu
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` highest scores per row, best first (ties: lower item index first).
 
-    Entries equal to −inf are never recommended: their positions come back as −1. ``torch.topk``
-    finds the candidates (multi-threaded, ~5× numpy's argpartition); rows whose k-th score is tied
-    with items outside the top k are redone exactly so that tie-breaking never depends on the library.
+    Entries equal to −inf are never recommended: their positions come back as −1. The candidates come
+    from ``torch.topk`` (multi-threaded) when torch is already loaded (a neural model is in use), else
+    from numpy's ``argpartition``: importing torch only for this costs more (1.5–3.5 s) than it saves on
+    Last.fm-sized catalogues. Rows whose k-th score is tied with items outside the top k are redone
+    exactly, so the result (order and tie-breaking) never depends on which library found the candidates.
     """
-    import torch
-
     n = scores.shape[1]
     k = min(k, n)
-    vals_t, idx_t = torch.topk(torch.from_numpy(np.ascontiguousarray(scores)), k, dim=1, sorted=True)
-    vals, idx = vals_t.numpy(), idx_t.numpy().astype(np.int64)
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        vals_t, idx_t = torch.topk(torch.from_numpy(np.ascontiguousarray(scores)), k, dim=1, sorted=True)
+        vals, idx = vals_t.numpy(), idx_t.numpy().astype(np.int64)
+    else:
+        idx = (
+            np.argpartition(scores, n - k, axis=1)[:, n - k :]
+            if k < n
+            else np.tile(np.arange(n), (len(scores), 1))
+        )
+        idx = idx.astype(np.int64)
+        vals = np.take_along_axis(scores, idx, 1)
     order = np.lexsort((idx, -vals), axis=1)
     idx, vals = np.take_along_axis(idx, order, 1), np.take_along_axis(vals, order, 1)
     threshold = vals[:, -1:]
@@ -208,16 +220,38 @@ def serendipity(hits: np.ndarray, top: np.ndarray, pop_top: np.ndarray, k: int) 
     return (hits[:, :k] & ~in_pop & (sub >= 0)).sum(1) / k
 
 
+def tfidf(docs: Sequence[Sequence[str]]) -> sp.csr_matrix:
+    """Row-normalised TF-IDF of token lists, as scikit-learn's ``TfidfVectorizer(sublinear_tf=True)``:
+    tf = 1 + ln(count), idf = ln((1 + n_docs) / (1 + df)) + 1, each row scaled to unit L2 norm.
+
+    Written with numpy/scipy so that evaluating a model does not import scikit-learn (over a second
+    of start-up); a test checks it equals scikit-learn's to 1e-12.
+    """
+    lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
+    tokens = np.fromiter(itertools.chain.from_iterable(docs), dtype=object, count=int(lengths.sum()))
+    vocab, cols = (
+        np.unique(tokens.astype(str), return_inverse=True)
+        if len(tokens)
+        else (np.array([]), np.array([], int))
+    )
+    rows = np.repeat(np.arange(len(docs)), lengths)
+    counts = sp.csr_matrix((np.ones(len(cols)), (rows, cols.ravel())), shape=(len(docs), len(vocab)))
+    counts.sum_duplicates()
+    df = np.bincount(counts.indices, minlength=len(vocab))
+    idf = np.log((1 + len(docs)) / (1 + df)) + 1.0
+    counts.data = (1.0 + np.log(counts.data)) * idf[counts.indices]
+    norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return (sp.diags(1.0 / norms) @ counts).tocsr()
+
+
 def item_vectors(train: TrainData) -> tuple[sp.csr_matrix, str]:
     """Item vectors for intra-list diversity: feature TF-IDF when there are features, else interactions."""
     if train.item_features is not None and len(train.item_features.columns):
         model = ContentTFIDF()
         docs = model._documents(train.item_features)
         if any(docs):
-            from sklearn.feature_extraction.text import TfidfVectorizer
-
-            vec = TfidfVectorizer(analyzer=lambda d: d, lowercase=False, sublinear_tf=True)
-            return vec.fit_transform(docs).astype(np.float64).tocsr(), "item features (TF-IDF)"
+            return tfidf(docs), "item features (TF-IDF)"
     cols = binarize(train.matrix).T.tocsr().astype(np.float64)
     norms = np.sqrt(np.asarray(cols.multiply(cols).sum(axis=1)).ravel())
     norms[norms == 0] = 1.0
@@ -244,10 +278,10 @@ def bootstrap_ci(
     values: np.ndarray, *, n_resamples: int = 1000, level: float = 0.95, seed: int = 42
 ) -> tuple[float, float]:
     """Percentile bootstrap CI of the mean (scipy.stats.bootstrap; NaNs dropped; ``n_resamples=0``: no CI)."""
-    from scipy.stats import bootstrap
-
     if n_resamples <= 0:
         return float("nan"), float("nan")
+    from scipy.stats import bootstrap  # imported here: scipy.stats costs ~1 s of start-up
+
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
     if len(values) < 2 or np.all(values == values[0]):
@@ -293,11 +327,7 @@ def evaluate(
         raise UserError("train and test must share user and item indices (same matrix shape)")
     seed = train.seed if seed is None else seed
     max_k = max(max(k_list), curve_max_k)
-    relevant = test.matrix.tocsr().copy()
-    if relevant_min_score is not None:
-        relevant.data = (relevant.data >= relevant_min_score).astype(np.float32)
-        relevant.eliminate_zeros()
-    relevant.data[:] = 1.0
+    relevant = _relevant(test, relevant_min_score)
     n_rel_all = np.diff(relevant.indptr)
     if users is None:
         users = np.flatnonzero(n_rel_all > 0)
@@ -367,6 +397,34 @@ def evaluate(
     for m in ACCURACY_METRICS:
         curves[m] = curve_sums[m][:curve_max_k] / n_eval
     coverage = {k: float(recommended[k].mean()) for k in k_list}
+    return Evaluation(
+        model=model_name or getattr(model, "name", type(model).__name__),
+        params=model.get_params(),
+        k_list=k_list,
+        summary=_summary(frame, k_list, coverage, n_bootstrap, seed),
+        curves=curves,
+        per_user=frame,
+        coverage=coverage,
+        protocol="full" if sampled_negatives is None else f"sampled-{sampled_negatives}",
+        diversity_space=space,
+        eval_s=eval_s,
+    )
+
+
+def _relevant(test: TrainData, relevant_min_score: float | None) -> sp.csr_matrix:
+    """Binary relevance: every test item, or those with at least ``relevant_min_score``."""
+    relevant = test.matrix.tocsr().copy()
+    if relevant_min_score is not None:
+        relevant.data = (relevant.data >= relevant_min_score).astype(np.float32)
+        relevant.eliminate_zeros()
+    relevant.data[:] = 1.0
+    return relevant
+
+
+def _summary(
+    frame: pd.DataFrame, k_list: tuple[int, ...], coverage: dict[int, float], n_bootstrap: int, seed: int
+) -> pd.DataFrame:
+    """metric, k, mean over users (NaN ignored), percentile bootstrap CI; coverage as a summary row."""
     rows = []
     for m in PER_USER_METRICS:
         for k in k_list:
@@ -377,18 +435,7 @@ def evaluate(
             rows.append({"metric": m, "k": k, "mean": mean, "ci_low": lo_ci, "ci_high": hi_ci})
     for k in k_list:
         rows.append({"metric": "coverage", "k": k, "mean": coverage[k], "ci_low": np.nan, "ci_high": np.nan})
-    return Evaluation(
-        model=model_name or getattr(model, "name", type(model).__name__),
-        params=model.get_params(),
-        k_list=k_list,
-        summary=pd.DataFrame(rows),
-        curves=curves,
-        per_user=frame,
-        coverage=coverage,
-        protocol="full" if sampled_negatives is None else f"sampled-{sampled_negatives}",
-        diversity_space=space,
-        eval_s=eval_s,
-    )
+    return pd.DataFrame(rows)
 
 
 def _sampled_candidates(

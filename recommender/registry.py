@@ -60,7 +60,46 @@ def make_model(name: str, **params) -> Recommender:
     if name not in _ENTRIES:
         raise UserError(f"unknown model {name!r} (known: {', '.join(_ENTRIES)})")
     cls = MODELS[name]
+    _check_param_types(name, cls, params)
     try:
         return cls(**params)
     except TypeError as exc:
         raise UserError(f"bad parameters for model {name!r}: {exc}") from exc
+
+
+def _check_param_types(name: str, cls: type, params: dict) -> None:
+    """A text where the constructor's default is a number (``--param l2=abc``) is a user error."""
+    import inspect
+
+    defaults = {
+        k: p.default
+        for k, p in inspect.signature(cls.__init__).parameters.items()
+        if p.default is not p.empty
+    }
+    for key, value in params.items():
+        default = defaults.get(key)
+        numeric_default = isinstance(default, int | float) and not isinstance(default, bool)
+        if numeric_default and (isinstance(value, str | bool) or value is None):
+            raise UserError(f"parameter {key!r} of model {name!r} must be a number, not {value!r}")
+
+
+def describe_models() -> list[dict[str, str]]:
+    """One row per model: its name, its full description (the docstring's first paragraph, whole
+    sentences, never cut) and its tuning space, for ``dancerec recommender models``."""
+    rows = []
+    for name in _ENTRIES:
+        try:
+            cls = MODELS[name]
+        except ImportError as exc:
+            rows.append({"model": name, "what": f"(unavailable: {exc})", "tuned over": ""})
+            continue
+        doc = (cls.__doc__ or "").strip().split("\n\n")[0]
+        space = getattr(cls, "search_space", {}) or {}
+        rows.append(
+            {
+                "model": name,
+                "what": " ".join(doc.split()),
+                "tuned over": "; ".join(f"{k} ∈ {{{', '.join(map(str, v))}}}" for k, v in space.items()),
+            }
+        )
+    return rows

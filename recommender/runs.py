@@ -128,6 +128,39 @@ def list_runs(study) -> pd.DataFrame:
         ).df()
 
 
+def latest_runs(study, *, split: str | None = None) -> list[str]:
+    """The latest run id of every model (on ``split`` when given), in order of first appearance."""
+    table = list_runs(study)
+    if split is not None:
+        table = table[table["split"] == split]
+    return table.groupby("model", sort=False)["run_id"].last().tolist()
+
+
+def resolve_run(study, ref: str, split: str | None = None) -> str:
+    """A run id from a run id or a model name (that model's latest run, on ``split`` when given).
+
+    The one grammar for naming runs (``compare``, ``link --map``, ...): ``ease`` and
+    ``ease-20261129-101500-a1b2c3`` both work; a run id wins when a model has the same name.
+    """
+    ref = ref.strip()
+    with study.read() as con:
+        if con.execute("SELECT 1 FROM rec_run WHERE run_id = ?", [ref]).fetchone():
+            return ref
+        query, args = "SELECT run_id FROM rec_run WHERE model = ?", [ref]
+        if split is not None:
+            query += " AND split = ?"
+            args.append(split)
+        row = con.execute(query + " ORDER BY created_at DESC, run_id DESC LIMIT 1", args).fetchone()
+        if row is not None:
+            return row[0]
+        models = [r[0] for r in con.execute("SELECT DISTINCT model FROM rec_run ORDER BY model").fetchall()]
+    where = f" on split {split!r}" if split is not None else ""
+    raise UserError(
+        f"no evaluation run {ref!r}{where}: expected a run id or a model name with runs "
+        f"({', '.join(models) or 'none yet; run `dancerec recommender evaluate`'})"
+    )
+
+
 def load_run(study, run_id: str) -> EvaluationRun:
     """A stored run with its summary, curves and per-user metrics."""
     with study.read() as con:

@@ -72,4 +72,26 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    Migration(
+        2,
+        "tunings: chosen parameters with the validation scores of every trial (one row per version)",
+        """
+        CREATE TABLE rec_tuning (
+            tuning_id VARCHAR PRIMARY KEY,
+            model VARCHAR NOT NULL,
+            split VARCHAR NOT NULL,
+            params VARCHAR NOT NULL,
+            metric VARCHAR NOT NULL,
+            score DOUBLE,
+            budget INTEGER NOT NULL,
+            strategy VARCHAR NOT NULL,
+            seed INTEGER NOT NULL,
+            val_frac DOUBLE NOT NULL,
+            n_val_users BIGINT NOT NULL,
+            space VARCHAR NOT NULL,
+            trials VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL
+        );
+        """,
+    ),
 ]

@@ -134,6 +134,94 @@ def _user_design(users: pd.DataFrame) -> np.ndarray:
     return np.column_stack([age, female, level, age * female, np.ones(len(users))])
 
 
+def _choose_items(
+    rng: np.random.Generator,
+    user_factors: np.ndarray,
+    item_factors: np.ndarray,
+    log_pop: np.ndarray,
+    cum_pop: np.ndarray,
+    counts: np.ndarray,
+    beta: float,
+    exact_items: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each user's items, sampled without replacement ∝ popularity · exp(β · preference).
+
+    Returns the per-user counts (possibly lowered for large catalogues), the chosen item indices and
+    their preferences, users in order and each user's items best key first.
+    """
+    n_items, n_factors = item_factors.shape
+    kmax = int(counts.max())
+    if n_items <= exact_items:
+        # exact: Gumbel top-k over the whole catalogue = sampling without replacement ∝ pop·exp(β·pref)
+        cand = np.broadcast_to(np.arange(n_items), (len(user_factors), n_items))
+        pref_c = (user_factors @ item_factors.T) / np.sqrt(n_factors)
+        keys = beta * pref_c + log_pop + rng.gumbel(size=pref_c.shape)
+    else:
+        # large catalogues: propose 2·k items by popularity, then Gumbel top-k on exp(β·pref) among
+        # the distinct proposals (sampling-importance-resampling; O(k) per user instead of O(items))
+        m = min(n_items, 2 * kmax + 20)
+        draws = np.sort(rng.random((len(user_factors), m)), axis=1) * cum_pop[-1]  # sorted: fast searchsorted
+        cand = np.minimum(np.searchsorted(cum_pop, draws), n_items - 1)
+        pref_c = np.einsum("bf,bmf->bm", user_factors, item_factors[cand]) / np.sqrt(n_factors)
+        keys = beta * pref_c + rng.gumbel(size=pref_c.shape)
+        keys[:, 1:][cand[:, 1:] == cand[:, :-1]] = -np.inf  # duplicates count once
+        counts = np.minimum(counts, np.isfinite(keys).sum(1))
+    top = np.argpartition(-keys, kmax - 1, axis=1)[:, :kmax]
+    order = np.argsort(-np.take_along_axis(keys, top, 1), axis=1)
+    top = np.take_along_axis(top, order, 1)
+    take = np.arange(kmax)[None, :] < counts[:, None]
+    return counts, np.take_along_axis(cand, top, 1)[take], np.take_along_axis(pref_c, top, 1)[take]
+
+
+def _behaviour(
+    rng: np.random.Generator,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    p: np.ndarray,
+    counts: np.ndarray,
+    lo: int,
+    hi: int,
+    catalogue: dict[str, np.ndarray],
+) -> pd.DataFrame:
+    """Plays, praise, collect, dance scores and timestamps of the chosen (user, item) pairs."""
+    n = len(rows)
+    mean_plays = np.exp(1.5 + 0.9 * p)
+    plays = 1 + rng.negative_binomial(1.2, 1.2 / (1.2 + mean_plays))
+    praise = (rng.random(n) < _sigmoid(-3.2 + 1.6 * p)).astype(np.int8)
+    collect = (rng.random(n) < _sigmoid(-4.2 + 1.6 * p)).astype(np.int8)
+    danced = catalogue["is_dance"][cols] & (rng.random(n) < 0.6)
+    dscore = 100 * _sigmoid(
+        0.9 * p
+        + 0.6 * catalogue["skill"][rows]
+        - 0.35 * catalogue["difficulty"][cols]
+        + rng.normal(0, 0.5, n)
+    )
+    dscore = np.where(danced, dscore.round(1), np.nan)
+    # a user's chosen items in random order of time
+    start = np.datetime64("2023-01-01T00:00:00", "s")
+    user_start = start + rng.integers(0, 300 * 86400, hi - lo).astype("timedelta64[s]")
+    gaps = rng.exponential(86400.0, n).astype("timedelta64[s]")
+    shuffle = np.lexsort((rng.random(n), rows))
+    cols, plays, praise, collect, dscore = (a[shuffle] for a in (cols, plays, praise, collect, dscore))
+    offsets = np.r_[0, np.cumsum(counts)[:-1]]
+    csum = np.cumsum(gaps)
+    base = np.repeat(csum[offsets] - gaps[offsets], counts)
+    ts = user_start[rows - lo] + (csum - base)
+    return pd.DataFrame(
+        {
+            "user_id": catalogue["user_ids"][rows],
+            "item_id": catalogue["item_ids"][cols],
+            "kind": catalogue["kinds"][cols],
+            "timestamp": ts,
+            "plays": plays.astype(float),
+            "rating": np.nan,
+            "praise": praise,
+            "collect": collect,
+            "dance_score": dscore,
+        }
+    )
+
+
 def simulate_world(
     n_users: int = 1000,
     n_items: int = 2000,
@@ -170,12 +258,14 @@ def simulate_world(
     log_pop = -zipf * np.log(rng.permutation(n_items) + 1.0)
     cum_pop = np.cumsum(np.exp(log_pop))
     skill = users["level"].map({lv: i for i, lv in enumerate(LEVELS)}).to_numpy(float)
-    is_dance = (items["kind"] == "dance").to_numpy()
-    difficulty = items["difficulty"].to_numpy(float)
-    item_ids = items.index.to_numpy()
-    user_ids = users.index.to_numpy()
-    kinds = items["kind"].to_numpy()
-    start = np.datetime64("2023-01-01T00:00:00", "s")
+    catalogue = {
+        "is_dance": (items["kind"] == "dance").to_numpy(),
+        "skill": skill,
+        "difficulty": items["difficulty"].to_numpy(float),
+        "item_ids": items.index.to_numpy(),
+        "user_ids": users.index.to_numpy(),
+        "kinds": items["kind"].to_numpy(),
+    }
     # number of items per user: negative binomial (overdispersed), at least 3
     r = 1.5
     n_per_user = 3 + rng.negative_binomial(r, r / (r + max(mean_items - 3, 0.1)), n_users)
@@ -205,63 +295,12 @@ def simulate_world(
         for lo in range(0, n_users, chunk_users):
             hi = min(lo + chunk_users, n_users)
             counts = n_per_user[lo:hi]
-            kmax = int(counts.max())
-            if n_items <= exact_items:
-                # exact: Gumbel top-k over the whole catalogue = sampling without replacement ∝ pop·exp(β·pref)
-                cand = np.broadcast_to(np.arange(n_items), (hi - lo, n_items))
-                pref_c = (user_factors[lo:hi] @ item_factors.T) / np.sqrt(n_factors)
-                keys = beta * pref_c + log_pop + rng.gumbel(size=pref_c.shape)
-            else:
-                # large catalogues: propose 2·k items by popularity, then Gumbel top-k on exp(β·pref) among
-                # the distinct proposals (sampling-importance-resampling; O(k) per user instead of O(items))
-                m = min(n_items, 2 * kmax + 20)
-                draws = np.sort(rng.random((hi - lo, m)), axis=1) * cum_pop[-1]  # sorted: fast searchsorted
-                cand = np.minimum(np.searchsorted(cum_pop, draws), n_items - 1)
-                pref_c = np.einsum("bf,bmf->bm", user_factors[lo:hi], item_factors[cand]) / np.sqrt(n_factors)
-                keys = beta * pref_c + rng.gumbel(size=pref_c.shape)
-                keys[:, 1:][cand[:, 1:] == cand[:, :-1]] = -np.inf  # duplicates count once
-                counts = np.minimum(counts, np.isfinite(keys).sum(1))
-            top = np.argpartition(-keys, kmax - 1, axis=1)[:, :kmax]
-            order = np.argsort(-np.take_along_axis(keys, top, 1), axis=1)
-            top = np.take_along_axis(top, order, 1)
-            take = np.arange(kmax)[None, :] < counts[:, None]
+            counts, cols, p = _choose_items(
+                rng, user_factors[lo:hi], item_factors, log_pop, cum_pop, counts, beta, exact_items
+            )
             rows = np.repeat(np.arange(lo, hi), counts)
-            cols = np.take_along_axis(cand, top, 1)[take]
-            p = np.take_along_axis(pref_c, top, 1)[take]
-            # a user's chosen items in random order of time
+            frame = _behaviour(rng, rows, cols, p, counts, lo, hi, catalogue)
             n = len(rows)
-            mean_plays = np.exp(1.5 + 0.9 * p)
-            plays = 1 + rng.negative_binomial(1.2, 1.2 / (1.2 + mean_plays))
-            praise = (rng.random(n) < _sigmoid(-3.2 + 1.6 * p)).astype(np.int8)
-            collect = (rng.random(n) < _sigmoid(-4.2 + 1.6 * p)).astype(np.int8)
-            danced = is_dance[cols] & (rng.random(n) < 0.6)
-            dscore = 100 * _sigmoid(
-                0.9 * p + 0.6 * skill[rows] - 0.35 * difficulty[cols] + rng.normal(0, 0.5, n)
-            )
-            dscore = np.where(danced, dscore.round(1), np.nan)
-            user_start = start + rng.integers(0, 300 * 86400, hi - lo).astype("timedelta64[s]")
-            gaps = rng.exponential(86400.0, n).astype("timedelta64[s]")
-            shuffle = np.lexsort((rng.random(n), rows))
-            cols, plays, praise, collect, dscore, p = (
-                a[shuffle] for a in (cols, plays, praise, collect, dscore, p)
-            )
-            offsets = np.r_[0, np.cumsum(counts)[:-1]]
-            csum = np.cumsum(gaps)
-            base = np.repeat(csum[offsets] - gaps[offsets], counts)
-            ts = user_start[rows - lo] + (csum - base)
-            frame = pd.DataFrame(
-                {
-                    "user_id": user_ids[rows],
-                    "item_id": item_ids[cols],
-                    "kind": kinds[cols],
-                    "timestamp": ts,
-                    "plays": plays.astype(float),
-                    "rating": np.nan,
-                    "praise": praise,
-                    "collect": collect,
-                    "dance_score": dscore,
-                }
-            )
             total += n
             if writer is not None:
                 writer.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))

@@ -14,6 +14,7 @@ not evaluated). Every other user gets at least one test item.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -68,6 +69,7 @@ class SplitInfo:
     n_train: int
     n_test: int
     n_test_users: int
+    note: str = ""  # e.g. why ``auto`` chose a random split
 
 
 def split_sql(
@@ -297,6 +299,16 @@ def _register(study, info: SplitInfo, staging: Path) -> SplitInfo:
     )
 
 
+def has_timestamps(dataset_dir: Path) -> bool:
+    """Whether any interaction of a stored dataset has a timestamp (Last.fm-2k has none)."""
+    con = duckdb.connect()
+    try:
+        src = f"read_parquet({_sql_str(dataset_dir / 'interactions.parquet')})"
+        return bool(con.execute(f"SELECT count(timestamp) FROM {src}").fetchone()[0])
+    finally:
+        con.close()
+
+
 def split_dataset(
     study,
     dataset: str,
@@ -307,9 +319,18 @@ def split_dataset(
     min_user_items: int = 5,
     seed: int | None = None,
 ) -> SplitInfo:
-    """Split a stored dataset (seed defaults to the study's) and record it in the study."""
+    """Split a stored dataset (seed defaults to the study's) and record it in the study.
+
+    ``method="auto"`` is chronological when the log has timestamps and otherwise a seeded random split;
+    the returned info's ``note`` says which was chosen and why.
+    """
     ds = dataset_info(study, dataset)
     seed = study.config.seed if seed is None else seed
+    note = ""
+    if method == "auto":
+        method = "chronological" if has_timestamps(ds.path) else "random"
+        if method == "random":
+            note = f"{dataset} has no timestamps, so the split is a seeded random one (seed {seed})"
     name = name or f"{dataset}-{method}"
     _check_name(name, "split")
     staging = Path(tempfile.mkdtemp(prefix=".split-", dir=_ensure(splits_dir(study))))
@@ -319,7 +340,7 @@ def split_dataset(
         )
         params = {"test_frac": test_frac, "min_user_items": min_user_items}
         info = SplitInfo(name, dataset, method, params, seed, staging, n_train, n_test, n_users)
-        return _register(study, info, staging)
+        return dataclasses.replace(_register(study, info, staging), note=note)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -14,6 +14,7 @@ from dancerec.recommender.evaluate import (
     evaluate,
     intra_list_diversity,
     novelty,
+    tfidf,
     top_k,
 )
 
@@ -82,6 +83,32 @@ def test_top_k_orders_breaks_ties_and_skips_minus_inf():
     scores = np.array([[0.1, 0.5, 0.5, -np.inf, 0.2]], dtype=np.float32)
     assert top_k(scores, 3).tolist() == [[1, 2, 4]]
     assert top_k(scores, 5).tolist() == [[1, 2, 4, 0, -1]]
+
+
+@pytest.mark.parametrize("with_torch", [False, True])
+def test_top_k_numpy_and_torch_paths_equal_a_full_sort(with_torch, monkeypatch):
+    """The candidates come from numpy or torch (whichever is loaded); the result is the same exact order."""
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 6, (40, 30)).astype(np.float32)  # many ties, also at the k-th place
+    scores[rng.random(scores.shape) < 0.2] = -np.inf
+    if with_torch:
+        import torch  # noqa: F401
+    else:
+        monkeypatch.delitem(__import__("sys").modules, "torch", raising=False)
+    for k in (1, 5, 30, 40):
+        got = top_k(scores, k)
+        for row, s in enumerate(scores):
+            order = np.lexsort((np.arange(len(s)), -s))[: min(k, len(s))]
+            expected = np.where(np.isfinite(s[order]), order, -1)
+            assert got[row].tolist() == expected.tolist()
+
+
+def test_tfidf_equals_scikit_learn():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    docs = [["rock", "indie", "rock"], [], ["jazz"], ["indie", "jazz", "jazz", "80s"], ["rock"]]
+    ref = TfidfVectorizer(analyzer=lambda d: d, lowercase=False, sublinear_tf=True).fit_transform(docs)
+    assert np.abs(tfidf(docs).toarray() - ref.toarray()).max() < 1e-12
 
 
 def test_evaluate_masks_training_items_and_matches_hand_values():

@@ -77,6 +77,21 @@ def test_ease_matches_closed_form():
     assert np.allclose(np.diag(b), 0)
 
 
+@pytest.mark.parametrize("lam", [0.5, 10.0, 500.0])
+def test_ease_woodbury_path_matches_closed_form(lam):
+    """Fewer users than items: the Woodbury route (B from Q = Xᵀ(λI + XXᵀ)⁻¹X) equals the textbook inverse."""
+    x = (np.random.default_rng(1).random((30, 80)) < 0.15).astype(np.float32)
+    b = EASE(l2=lam).fit(_td(x)).weights_
+    p = np.linalg.inv(x.T.astype(np.float64) @ x + lam * np.eye(80))
+    assert np.abs(b - (np.eye(80) - p / np.diag(p))).max() < 1e-6
+    # the factored scores are x_u B (a user with no training items scores 0 everywhere)
+    x[3] = 0
+    model = EASE(l2=lam).fit(_td(x))
+    users = np.arange(30)
+    assert np.abs(model.score(users) - x @ model.weights_).max() < 1e-5
+    assert not model.score(np.array([3])).any()
+
+
 def test_puresvd_full_rank_reconstructs():
     m = PureSVD(n_factors=3).fit(_td(X))
     _u, _s, vt = np.linalg.svd(X.astype(float))

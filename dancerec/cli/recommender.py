@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import inspect
-import json
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import pandas as pd
 import typer
 
@@ -25,7 +22,7 @@ from dancerec.cli.common import (
     progress,
     write_json,
 )
-from dancerec.cli.validators import SEED_MAX, finite, nonempty_list, output_file
+from dancerec.cli.validators import SEED_MAX, finite
 from dancerec.errors import UserError
 
 app = typer.Typer(
@@ -37,42 +34,6 @@ app = typer.Typer(
 # --------------------------------------------------------------------------------------------
 # helpers (argument parsing only; the work is in dancerec.recommender.*)
 # --------------------------------------------------------------------------------------------
-def _parse_value(text: str) -> Any:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        return text
-    return tuple(value) if isinstance(value, list) else value
-
-
-def _parse_params(items: list[str] | None, models: list[str]) -> dict[str, dict[str, Any]]:
-    """``--param key=value`` (all models) or ``--param model.key=value`` into {model: {key: value}}."""
-    out: dict[str, dict[str, Any]] = {m: {} for m in models}
-    for item in items or []:
-        if "=" not in item:
-            raise UserError(f"--param {item!r}: expected KEY=VALUE or MODEL.KEY=VALUE")
-        key, value = item.split("=", 1)
-        target, _, name = key.rpartition(".")
-        if target:
-            if target not in out:
-                raise UserError(f"--param {item!r}: model {target!r} is not among {', '.join(models)}")
-            out[target][name] = _parse_value(value)
-        else:
-            for m in models:
-                out[m][name] = _parse_value(value)
-    return out
-
-
-def _parse_k(text: str) -> list[int]:
-    try:
-        ks = sorted({int(x) for x in text.split(",") if x.strip()})
-    except ValueError:
-        raise UserError(f"--k {text!r}: expected positive integers separated by commas, e.g. 10,20") from None
-    if not ks or ks[0] < 1:
-        raise UserError(f"--k {text!r}: expected positive integers")
-    return ks
-
-
 def _parse_map(items: list[str] | None) -> dict[str, str]:
     mapping = {}
     for item in items or []:
@@ -81,46 +42,6 @@ def _parse_map(items: list[str] | None) -> dict[str, str]:
         a, b = item.split("=", 1)
         mapping[a.strip()] = b.strip()
     return mapping
-
-
-def fit_with_progress(model, train, label: str) -> float:
-    """Fit ``model`` showing a progress bar when the model reports epochs; returns seconds."""
-    params = inspect.signature(model.fit).parameters
-    started = time.perf_counter()
-    if "progress" in params and getattr(model, "epochs", None):
-        with progress() as bar:
-            task = bar.add_task(f"training {label}", total=model.epochs, status="")
-            model.fit(
-                train, progress=lambda e, loss: bar.update(task, completed=e, status=f"loss {loss:.4f}")
-            )
-    elif "reporter" in params:
-        try:
-            reporter = importlib.import_module("dancerec.recommender.relation_train").RichReporter(10)
-        except (ImportError, AttributeError, TypeError):
-            reporter = None
-        model.fit(train, reporter=reporter)
-    else:
-        with progress() as bar:
-            bar.add_task(f"training {label}", total=None, status="")
-            model.fit(train)
-    return time.perf_counter() - started
-
-
-def _evaluate_with_progress(model, split, k_list, label: str, **kwargs):
-    from dancerec.recommender.evaluate import evaluate
-
-    n = len(split.test_users)
-    with progress() as bar:
-        task = bar.add_task(f"evaluating {label}", total=n, status="")
-        return evaluate(
-            model,
-            split.train,
-            split.test,
-            k_list,
-            model_name=label,
-            progress=lambda b: bar.advance(task, b),
-            **kwargs,
-        )
 
 
 HEADLINE = (
@@ -138,16 +59,9 @@ HEADLINE = (
 
 
 def _summary_table(evaluations: dict[str, Any], k_list: list[int]) -> pd.DataFrame:
-    rows = []
-    for name, ev in evaluations.items():
-        row: dict[str, Any] = {"model": name, "users": ev.n_users}
-        for k in k_list:
-            for m in ("precision", "recall", "ndcg"):
-                row[f"{m}@{k}"] = ev.mean(m, k)
-        row["train s"] = ev.train_s
-        row["eval s"] = ev.eval_s
-        rows.append(row)
-    return pd.DataFrame(rows)
+    from dancerec.recommender.experiment import ExperimentResult
+
+    return ExperimentResult(dict(evaluations), tuple(k_list), "").table()
 
 
 # --------------------------------------------------------------------------------------------
@@ -261,7 +175,12 @@ def split(
     dataset: Annotated[
         str | None, typer.Argument(help="Dataset to split (omit with --train/--test).")
     ] = None,
-    method: Annotated[str, typer.Option(help="chronological, random or loo.")] = "chronological",
+    method: Annotated[
+        str,
+        typer.Option(
+            help="auto (chronological when the log has timestamps, else seeded random), chronological, random or loo."
+        ),
+    ] = "auto",
     test_frac: Annotated[
         float,
         typer.Option(min=0.0, max=1.0, help="Share of each user's items in test."),
@@ -314,265 +233,44 @@ def split(
         f"split [bold]{info.name}[/] ({info.method}): {info.n_train:,} train / {info.n_test:,} test interactions, "
         f"{info.n_test_users:,} users evaluated"
     )
+    if info.note:
+        console.print(f"  note: {info.note}")
     write_json(json_path, info)
-
-
-@app.command()
-def train(
-    model: Annotated[str, typer.Option("--model", help="Model name (see `dancerec recommender models`).")],
-    split_name: Annotated[str, typer.Option("--split", help="Split to train on.")],
-    param: Annotated[list[str] | None, typer.Option("--param", help="Model parameter KEY=VALUE.")] = None,
-    study: StudyOption = None,
-    json_path: JsonOption = None,
-) -> None:
-    """Train a model on a split's training part and save it in the study."""
-    from dancerec.recommender.registry import make_model
-    from dancerec.recommender.runs import record_model
-    from dancerec.recommender.splits import load_split
-
-    st = open_study(study)
-    data = load_split(st, split_name)
-    rec = make_model(model, **_parse_params(param, [model])[model])
-    train_s = fit_with_progress(rec, data.train, model)
-    model_id = record_model(st, rec, name=model, split=split_name, seed=data.train.seed, train_s=train_s)
-    console.print(f"trained [bold]{model}[/] on {split_name} in {train_s:.2f} s; saved as {model_id}")
-    write_json(json_path, {"model_id": model_id, "model": model, "split": split_name, "train_s": train_s})
-
-
-@app.command()
-def recommend(
-    model: Annotated[
-        str, typer.Option("--model", help="A trained model id, or a model name (its latest on --split).")
-    ],
-    split_name: Annotated[str, typer.Option("--split", help="Split whose training data the model knows.")],
-    k: Annotated[int, typer.Option("--k", min=1, help="Items per user.")] = 10,
-    out: Annotated[
-        Path, typer.Option("--out", callback=output_file, help="CSV to write: user,item,rank,score.")
-    ] = Path("recs.csv"),
-    users: Annotated[str | None, typer.Option(help="Comma-separated raw user ids (default: all).")] = None,
-    study: StudyOption = None,
-) -> None:
-    """Write the top-K unseen items per user as CSV (user,item,rank,score; raw ids)."""
-    from dancerec.recommender.evaluate import rank_top_k
-    from dancerec.recommender.runs import find_model
-    from dancerec.recommender.splits import load_split
-
-    if k < 1:
-        raise UserError("--k must be at least 1")
-    st = open_study(study)
-    data = load_split(st, split_name)
-    model_id, rec, _ = find_model(st, model, split_name)
-    if users:
-        wanted = [u.strip() for u in users.split(",") if u.strip()]
-        index = pd.Index(data.train.user_ids)
-        pos = index.get_indexer(wanted)
-        if (pos < 0).any():
-            missing = [u for u, p in zip(wanted, pos, strict=True) if p < 0]
-            raise UserError(f"unknown user id(s): {', '.join(missing[:5])}")
-        user_idx = pos.astype(np.int64)
-    else:
-        user_idx = np.arange(data.train.n_users)
-    with progress() as bar:
-        task = bar.add_task(f"ranking with {model_id}", total=len(user_idx), status="")
-        items, scores = rank_top_k(rec, data.train, user_idx, k, progress=lambda b: bar.advance(task, b))
-    valid = items >= 0
-    rows = pd.DataFrame(
-        {
-            "user": np.repeat(data.train.user_ids[user_idx], k).reshape(len(user_idx), k)[valid],
-            "item": data.train.item_ids[np.maximum(items, 0)][valid],
-            "rank": np.tile(np.arange(1, k + 1), (len(user_idx), 1))[valid],
-            "score": scores[valid],
-        }
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rows.to_csv(out, index=False)
-    console.print(f"wrote {len(rows):,} recommendations for {len(user_idx):,} users to {out}")
-
-
-@app.command()
-def evaluate(
-    split_name: Annotated[str, typer.Option("--split", help="Split to evaluate on.")],
-    models: Annotated[
-        str,
-        typer.Option(
-            "--models",
-            callback=nonempty_list,
-            help="Comma-separated model names (trained now) or saved model ids.",
-        ),
-    ] = "mostpop,svd,ease",
-    k: Annotated[str, typer.Option("--k", help="Cut-offs, e.g. 5,10,20,50.")] = "5,10,20,50",
-    param: Annotated[list[str] | None, typer.Option("--param", help="MODEL.KEY=VALUE or KEY=VALUE.")] = None,
-    sampled: Annotated[
-        int | None,
-        typer.Option(
-            min=1, help="Rank test items among N sampled negatives instead of all items (labelled)."
-        ),
-    ] = None,
-    relevant_min_score: Annotated[
-        float | None,
-        typer.Option(
-            callback=finite, help="Only test items with at least this behaviour score are relevant."
-        ),
-    ] = None,
-    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the CIs (0: none).")] = 1000,
-    study: StudyOption = None,
-    json_path: JsonOption = None,
-) -> None:
-    """Train (or load) each model, evaluate with full ranking, store the runs with per-user metrics."""
-    from dancerec.recommender.registry import make_model, model_names
-    from dancerec.recommender.runs import find_model, load_run, record_run
-    from dancerec.recommender.splits import load_split
-
-    st = open_study(study)
-    k_list = _parse_k(k)
-    names = [m.strip() for m in models.split(",") if m.strip()]
-    data = load_split(st, split_name)
-    params = _parse_params(param, names)
-    evaluations, out = {}, {}
-    for name in names:
-        if name in model_names():
-            rec = make_model(name, **params[name])
-            train_s = fit_with_progress(rec, data.train, name)
-            label = name
-        else:
-            _, rec, meta = find_model(st, name)
-            train_s, label = meta["train_s"], meta["model"]
-        ev = _evaluate_with_progress(
-            rec,
-            data,
-            k_list,
-            label,
-            sampled_negatives=sampled,
-            relevant_min_score=relevant_min_score,
-            n_bootstrap=bootstrap,
-        )
-        ev.train_s = train_s
-        run_id = record_run(st, ev, split=split_name, seed=data.train.seed)
-        evaluations[label] = ev
-        run = load_run(st, run_id)
-        out[label] = {
-            "run_id": run_id,
-            "protocol": ev.protocol,
-            "n_users": ev.n_users,
-            "train_s": train_s,
-            "eval_s": ev.eval_s,
-            "means": {f"{r.metric}@{r.k}": r.mean for r in run.summary.itertuples()},
-            "per_user_path": str(
-                st.root / "artifacts" / "recommender" / "runs" / run_id / "per_user.parquet"
-            ),
-        }
-    title = (
-        f"{split_name}: full ranking"
-        if sampled is None
-        else f"{split_name}: SAMPLED ranking ({sampled} negatives)"
-    )
-    print_table(_summary_table(evaluations, k_list), title=title, digits=4)
-    for label, info in out.items():
-        console.print(f"  {label}: run {info['run_id']}")
-    write_json(json_path, out)
-
-
-@app.command()
-def compare(
-    runs: Annotated[
-        str | None, typer.Option(help="Comma-separated run ids (default: latest run of each model).")
-    ] = None,
-    split_name: Annotated[str | None, typer.Option("--split", help="Only runs on this split.")] = None,
-    baseline: Annotated[str, typer.Option(help="Baseline model name (or run id).")] = "mostpop",
-    metrics: Annotated[
-        str, typer.Option(help="Per-user metrics to test.")
-    ] = "precision@10,recall@10,ndcg@10",
-    plot: Annotated[Path | None, typer.Option(help="PNG of the precision/recall curves over K.")] = None,
-    study: StudyOption = None,
-    json_path: JsonOption = None,
-) -> None:
-    """Paired tests (Wilcoxon, t) of each run against a baseline, Holm-corrected, with bootstrap CIs."""
-    st = open_study(study)
-    result, curves = compare_runs(
-        st, runs=runs, split=split_name, baseline=baseline, metrics=metrics.split(",")
-    )
-    _print_comparison(result, baseline)
-    if plot is not None:
-        from dancerec.recommender.plots import plot_curves
-
-        plot_curves(curves, plot)
-        console.print(f"curves: {plot}")
-    write_json(json_path, {"comparison": result, "curves": curves})
-
-
-def compare_runs(study, *, runs: str | None, split: str | None, baseline: str, metrics: list[str]):
-    from dancerec.recommender.runs import list_runs, load_run
-    from dancerec.recommender.stats import compare as compare_per_user
-
-    table = list_runs(study)
-    if runs:
-        ids = [r.strip() for r in runs.split(",") if r.strip()]
-    else:
-        if split:
-            table = table[table["split"] == split]
-        if table.empty:
-            raise UserError("no evaluation runs to compare; run `dancerec recommender evaluate` first")
-        ids = table.groupby("model", sort=False)["run_id"].last().tolist()
-    loaded = [load_run(study, r) for r in ids]
-    by_model = {}
-    for run in loaded:
-        key = run.model if run.model not in by_model else run.run_id
-        by_model[key] = run
-    base = baseline
-    if base not in by_model:
-        match = [m for m, r in by_model.items() if r.run_id == baseline]
-        if not match:
-            raise UserError(f"baseline {baseline!r} is not among the compared runs ({', '.join(by_model)})")
-        base = match[0]
-    result = compare_per_user(
-        {m: r.per_user for m, r in by_model.items()}, base, [m.strip() for m in metrics]
-    )
-    result.insert(1, "run_id", result["model"].map({m: r.run_id for m, r in by_model.items()}))
-    curves = pd.concat([r.curves.assign(model=m) for m, r in by_model.items()], ignore_index=True)
-    return result, curves
-
-
-def _print_comparison(result: pd.DataFrame, baseline: str) -> None:
-    show = result[
-        ["model", "metric", "n_users", "mean", "ci_low", "ci_high", "diff", "p_t_holm", "p_wilcoxon_holm"]
-    ]
-    show = show.rename(columns={"p_t_holm": "p (t, Holm)", "p_wilcoxon_holm": "p (Wilcoxon, Holm)"})
-    print_table(show, title=f"paired comparison against {baseline} (95% bootstrap CIs)", digits=4)
 
 
 @app.command("models")
 def models_() -> None:
-    """List the registered models."""
-    from dancerec.recommender.registry import MODELS
+    """List the registered models, with their full descriptions and tuning spaces."""
+    from dancerec.recommender.registry import describe_models
 
-    rows = []
-    for name in MODELS:
-        try:
-            cls = MODELS[name]
-            doc = (cls.__doc__ or "").strip().splitlines()[0]
-        except ImportError as exc:
-            doc = f"(unavailable: {exc})"
-        rows.append({"model": name, "what": doc})
-    print_table(pd.DataFrame(rows), title="models")
+    print_table(pd.DataFrame(describe_models()), title="models")
 
 
 @app.command("list")
 def list_(
-    what: Annotated[str, typer.Argument(help="datasets, splits, models or runs.")] = "runs",
+    what: Annotated[str, typer.Argument(help="datasets, splits, models, runs or tunings.")] = "runs",
     study: StudyOption = None,
     json_path: JsonOption = None,
 ) -> None:
-    """List the datasets, splits, trained models or evaluation runs of the study."""
+    """List the datasets, splits, trained models, evaluation runs or tunings of the study."""
     from dancerec.recommender.data import list_datasets
     from dancerec.recommender.runs import list_models, list_runs
     from dancerec.recommender.splits import list_splits
+    from dancerec.recommender.tune import list_tunings
 
     st = open_study(study)
-    funcs = {"datasets": list_datasets, "splits": list_splits, "models": list_models, "runs": list_runs}
+    funcs = {
+        "datasets": list_datasets,
+        "splits": list_splits,
+        "models": list_models,
+        "runs": list_runs,
+        "tunings": list_tunings,
+    }
     if what not in funcs:
         raise UserError(f"cannot list {what!r} (expected one of {', '.join(funcs)})")
     frame = funcs[what](st)
-    print_table(frame.drop(columns=[c for c in ("params", "path") if c in frame.columns]), title=what)
+    hidden = ("path", "space", "trials") if what == "tunings" else ("params", "path")
+    print_table(frame.drop(columns=[c for c in hidden if c in frame.columns]), title=what)
     write_json(json_path, frame)
 
 
@@ -674,6 +372,11 @@ DEMO_STEPS: list[DemoStep] = [
     DemoStep("train and evaluate the recommenders", _demo_train_evaluate),
     DemoStep("compare them with paired tests", _demo_compare),
 ]
+
+# train, recommend, evaluate, compare, tune (and compare_runs, which the demo steps use)
+from dancerec.cli.recommender_eval import compare_runs, register  # noqa: E402
+
+register(app)
 
 # Relation-model commands (issue 6) live in their own module; registered when present.
 if importlib.util.find_spec("dancerec.cli.recommender_relation") is not None:
