@@ -185,6 +185,7 @@ def fit_cfa(
     estimator: Estimator | None = None,
     min_indicators: int = 3,
     source: str = "model",
+    missing: str | None = None,
 ) -> CFAResult:
     """Fit a CFA measurement model.
 
@@ -193,7 +194,9 @@ def fit_cfa(
     reverse-recoded. Raises :class:`dancerec.errors.UserError` for unknown items, factors with fewer
     than ``min_indicators`` items, constant items, too few respondents or a non-PD covariance matrix.
     """
-    fm = estimate(data, model, estimator=estimator, min_indicators=min_indicators, source=source)
+    fm = estimate(
+        data, model, estimator=estimator, min_indicators=min_indicators, source=source, missing=missing
+    )
     if fm.spec.regressions:
         from dancerec.errors import UserError
 

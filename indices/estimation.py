@@ -25,30 +25,41 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 import semopy
 from dancerec.indices.data import DataCheckError, ItemData, ml_covariance, prepare_items
-from dancerec.indices.fitindices import FitIndices, fit_indices
+from dancerec.indices.fiml import FIMLResult, em_saturated, fit_fiml, missing_patterns
+from dancerec.indices.fitindices import FitIndices, fiml_fit_indices, fit_indices
 from dancerec.indices.syntax import ModelSpec, as_spec, check_against_data
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
 from dancerec.errors import UserError
 
-__all__ = ["Estimator", "FittedModel", "estimate", "standardized"]
+__all__ = ["ESTIMATORS", "MISSING", "Estimator", "FittedModel", "estimate", "standardized"]
+
+
+ESTIMATORS = ("ml", "mlr", "wlsmv")
+MISSING = ("fiml", "listwise")
 
 
 @dataclass(frozen=True)
 class Estimator:
-    """How semopy is asked to fit (see the module docstring for why these values)."""
+    """How the model is estimated (see the module docstring for why these values).
+
+    ``name`` is the estimator family, an enumeration that other estimators are dispatched on:
+    ``"ml"`` (normal-theory ML, with FIML for incomplete data), ``"mlr"`` and ``"wlsmv"`` (reserved:
+    refused until their implementations are wired in).
+    """
 
     objective: str = "MLW"
     solver: str = "SLSQP"
     ftol: float = 1e-12
     maxiter: int = 10000
+    name: str = "ml"
 
     def __post_init__(self) -> None:
         if self.objective != "MLW":
@@ -56,11 +67,18 @@ class Estimator:
                 f"objective {self.objective!r} is not supported: only 'MLW' (normal-theory ML) is "
                 "validated against lavaan; semopy's FIML gives wrong fit statistics"
             )
+        if self.name not in ESTIMATORS:
+            raise UserError(f"unknown estimator {self.name!r} (use {', '.join(ESTIMATORS)})")
 
-    def describe(self) -> str:
+    def describe(self, missing: str = "listwise") -> str:
+        how = (
+            "FIML (casewise likelihood with saturated intercepts, H1 by EM, observed-information SEs)"
+            if missing == "fiml"
+            else "expected-information SEs, listwise deletion"
+        )
         return (
-            f"ML (semopy obj={self.objective}, solver={self.solver}, ftol={self.ftol:g}), chi2 = N*F_ML, "
-            "expected-information SEs, marker-variable identification, listwise deletion"
+            f"ML (semopy obj={self.objective}, solver={self.solver}, ftol={self.ftol:g}), "
+            f"marker-variable identification, {how}"
         )
 
 
@@ -82,10 +100,24 @@ class FittedModel:
     params: pd.DataFrame
     estimator: Estimator
     problems: list[str] = field(default_factory=list)
+    n_total: int = 0
+    missing: str = "listwise"
+    dropped_reason: str = ""
+    fiml: FIMLResult | None = None
 
     @property
     def sigma(self) -> np.ndarray:
         return self.model.calc_sigma()[0]
+
+    @property
+    def n_note(self) -> str:
+        """'N used / N total' with why the rest were not used (for fit lines and table notes)."""
+        text = f"N used {self.n} of {self.n_total}"
+        if self.missing == "fiml":
+            text += " (FIML: incomplete rows kept)"
+        if self.dropped_reason:
+            text += f"; left out: {self.dropped_reason}"
+        return text
 
 
 def _s_frame(s: np.ndarray, names: list[str]) -> pd.DataFrame:
@@ -149,19 +181,60 @@ def standardized(model: semopy.Model) -> Standardized:
     )
 
 
-def _param_table(
-    model: semopy.Model, spec: ModelSpec, std: Standardized, observed: list[str]
-) -> pd.DataFrame:
-    """Parameters in lavaan orientation: factor =~ item, y ~ x, a ~~ b, with std.all, SE, z, p."""
-    keys_active = [k for k, p in model.parameters.items() if p.active]
-    vals = dict(zip(keys_active, model.param_vals, strict=True))
+def _expected_se(model: semopy.Model) -> np.ndarray:
+    """SEs from semopy's expected information (lavaan's default for complete data)."""
     try:
         with threadpool_limits(1), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             _, fim_inv = model.calc_fim(inverse=True)
-        se_all = np.sqrt(np.clip(np.diag(fim_inv), 0, None))
+        return np.sqrt(np.clip(np.diag(fim_inv), 0, None))
     except (np.linalg.LinAlgError, ValueError, AttributeError):
-        se_all = np.full(len(keys_active), np.nan)
+        return np.full(len(model.param_vals), np.nan)
+
+
+def _intercept_rows(fiml: FIMLResult, observed: list[str]) -> list[dict]:
+    """lavaan's ``item ~1`` rows of a FIML fit (std.all: intercept / model-implied SD)."""
+    rows = []
+    sd = np.sqrt(np.diag(fiml.sigma))
+    for j, item in enumerate(observed):
+        free = bool(np.isfinite(fiml.se_mu[j]))
+        est, se = float(fiml.mu[j]), float(fiml.se_mu[j])
+        z = est / se if free and se > 0 else np.nan
+        rows.append(
+            {
+                "kind": "intercept",
+                "lhs": item,
+                "op": "~1",
+                "rhs": "",
+                "label": None,
+                "free": free,
+                "estimate": est,
+                "std": est / sd[j],
+                "se": se,
+                "z": z,
+                "p": float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else np.nan,
+            }
+        )
+    return rows
+
+
+def _param_table(
+    model: semopy.Model,
+    spec: ModelSpec,
+    std: Standardized,
+    observed: list[str],
+    se_all: np.ndarray | None = None,
+    extra_rows: Sequence[dict] = (),
+) -> pd.DataFrame:
+    """Parameters in lavaan orientation: factor =~ item, y ~ x, a ~~ b, with std.all, SE, z, p.
+
+    ``se_all``: SEs of semopy's free parameters (default: expected information); ``extra_rows`` are
+    appended after the ordering (intercepts of a FIML fit).
+    """
+    keys_active = [k for k, p in model.parameters.items() if p.active]
+    vals = dict(zip(keys_active, model.param_vals, strict=True))
+    if se_all is None:
+        se_all = _expected_se(model)
     ses = dict(zip(keys_active, se_all, strict=True))
     measurement = {(t.lhs, t.rhs) for t in spec.terms if t.op == "=~"}
     latent = set(spec.latent)
@@ -245,7 +318,10 @@ def _param_table(
     table["_p2"] = table["rhs"].map(pos)
     table = table.sort_values(["_p1", "_p2"], kind="stable").drop(columns=["_p1", "_p2"])
     table["_o"] = table["kind"].map(order)
-    return table.sort_values("_o", kind="stable").drop(columns="_o").reset_index(drop=True)
+    table = table.sort_values("_o", kind="stable").drop(columns="_o")
+    if extra_rows:
+        table = pd.concat([table, pd.DataFrame(list(extra_rows))], ignore_index=True)
+    return table.reset_index(drop=True)
 
 
 def _problems(params: pd.DataFrame, std: Standardized) -> list[str]:
@@ -264,6 +340,18 @@ def _problems(params: pd.DataFrame, std: Standardized) -> list[str]:
     return out
 
 
+def resolve_missing(data: pd.DataFrame, columns: Sequence[str], missing: str | None) -> str:
+    """The missing-data handling actually used: FIML whenever an analysed cell is missing (lavaan users'
+    choice for incomplete Likert data), otherwise plain ML on the complete data (identical numbers)."""
+    if missing is not None and missing not in MISSING:
+        raise UserError(f"unknown missing-data handling {missing!r} (use {', '.join(MISSING)})")
+    cols = [c for c in columns if c in data.columns]
+    has_na = bool(data[cols].isna().to_numpy().any()) if cols else False
+    if not has_na:
+        return "listwise"
+    return missing or "fiml"
+
+
 def estimate(
     data: pd.DataFrame,
     model: str | ModelSpec | Mapping[str, Sequence[str]],
@@ -272,40 +360,91 @@ def estimate(
     min_indicators: int = 3,
     source: str = "model",
     prepared: ItemData | None = None,
+    missing: str | None = None,
 ) -> FittedModel:
-    """Fit ``model`` (lavaan syntax, a parsed spec, or a factor -> items dict) to ``data`` by ML."""
+    """Fit ``model`` (lavaan syntax, a parsed spec, or a factor -> items dict) to ``data`` by ML.
+
+    ``missing``: "fiml" (full-information ML, every row with an answer is used), "listwise" (complete
+    cases) or None (FIML whenever an analysed item is missing). Complete data always take the plain ML
+    path, so their numbers do not depend on this choice.
+    """
     est = estimator or Estimator()
+    if est.name != "ml":
+        raise UserError(f"estimator {est.name!r} is not available in this version (use ml)")
     spec = as_spec(model)
     check_against_data(spec, data.columns, min_indicators=min_indicators, source=source)
     sem = semopy.Model(spec.to_semopy())
     observed = list(sem.vars["observed"])
+    exog = set(sem.vars.get("exogenous", set())) - set(spec.latent)
+    fixed_x = [i for i, v in enumerate(observed) if v in exog]
+    how = resolve_missing(data, observed, missing) if prepared is None else prepared.missing
     # free parameters before fitting: what the data must at least support
     npar = sum(1 for p in sem.parameters.values() if p.active)
     items = prepared or prepare_items(
-        data, observed, min_n=max(npar + 1, len(observed) + 1, 10), source=source, what="model"
+        data,
+        observed,
+        min_n=max(npar + 1, len(observed) + 1, 10),
+        source=source,
+        what="model",
+        missing=how,
+        complete=[observed[i] for i in fixed_x],
     )
+    if how == "fiml" and not items.has_missing:
+        how = "listwise"
     x = items.frame[observed].to_numpy(dtype=float)
     n = x.shape[0]
-    s = ml_covariance(x)
+    fiml = None
+    if how == "fiml":
+        pat = missing_patterns(x)
+        h1 = em_saturated(pat)
+        s = h1[1]
+        _check_pd(s, observed, source)
+        start_data = None
+    else:
+        s = ml_covariance(x)
+        start_data = items.frame[observed]
     try:
-        res = _fit_semopy(sem, items.frame[observed], _s_frame(s, observed), n, est)
+        res = _fit_semopy(sem, start_data, _s_frame(s, observed), n, est)
+        if how == "fiml":
+            with threadpool_limits(1), np.errstate(all="ignore"):
+                fiml = fit_fiml(sem, pat, h1, fixed_x, ftol=est.ftol, maxiter=est.maxiter)
     except np.linalg.LinAlgError:
         raise DataCheckError(f"{source}: the model could not be fitted (singular matrices)") from None
-    exog = set(sem.vars.get("exogenous", set())) - set(spec.latent)
-    fixed_x = [i for i, v in enumerate(observed) if v in exog]
     sigma = sem.calc_sigma()[0]
     npar = len(sem.param_vals)
     try:
-        fit = fit_indices(s, sigma, n, npar, fixed_x=fixed_x)
+        if fiml is not None:
+            fit = fiml_fit_indices(
+                logl_h0=fiml.logl_h0,
+                logl_h1=fiml.logl_h1,
+                logl_base=fiml.logl_base,
+                h1_cov=fiml.h1_cov,
+                h1_mean=fiml.h1_mean,
+                sigma=fiml.sigma,
+                mu=fiml.mu,
+                n=n,
+                n_total=items.n_total,
+                npar=npar,
+                n_free_means=len(observed) - len(fixed_x),
+                fixed_x=fixed_x,
+            )
+        else:
+            fit = fit_indices(s, sigma, n, npar, fixed_x=fixed_x)
+            fit = replace(fit, n_total=items.n_total)
     except np.linalg.LinAlgError:
         raise DataCheckError(
             f"{source}: the estimation ended with a non-positive-definite implied covariance matrix; "
             "the model does not fit these data"
         ) from None
     std = standardized(sem)
-    params = _param_table(sem, spec, std, observed)
-    converged = bool(res.success)
-    problems = [] if converged else [f"the optimiser did not converge: {res.message}"]
+    if fiml is not None:
+        params = _param_table(sem, spec, std, observed, fiml.se_theta, _intercept_rows(fiml, observed))
+        converged, message, iterations = fiml.converged, fiml.message, fiml.iterations
+    else:
+        params = _param_table(sem, spec, std, observed)
+        converged, message = bool(res.success), str(res.message)
+        iterations = int(getattr(res, "n_it", 0) or 0)
+    problems = [] if converged else [f"the optimiser did not converge: {message}"]
     problems += _problems(params, std)
     return FittedModel(
         spec=spec,
@@ -316,12 +455,30 @@ def estimate(
         n_dropped=items.n_dropped,
         fixed_x=fixed_x,
         converged=converged,
-        message=str(res.message),
-        iterations=int(getattr(res, "n_it", 0) or 0),
+        message=message,
+        iterations=iterations,
         fit=fit,
         params=params,
         estimator=est,
         problems=problems,
+        n_total=items.n_total,
+        missing=how,
+        dropped_reason=items.reason,
+        fiml=fiml,
+    )
+
+
+def _check_pd(s: np.ndarray, observed: list[str], source: str) -> None:
+    """Refuse an EM (H1) covariance that is not positive definite, naming the most collinear pair."""
+    sd = np.sqrt(np.diag(s))
+    corr = s / np.outer(sd, sd)
+    if np.linalg.eigvalsh(corr)[0] > 1e-8:
+        return
+    c = np.abs(corr - np.eye(len(observed)))
+    i, j = np.unravel_index(np.argmax(c), c.shape)
+    raise DataCheckError(
+        f"{source}: the EM estimate of the item covariance matrix is not positive definite; items are "
+        f"linearly dependent, e.g. {observed[i]!r} and {observed[j]!r} correlate {corr[i, j]:.3f}"
     )
 
 

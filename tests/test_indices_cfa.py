@@ -191,6 +191,9 @@ def test_bad_input_is_refused_with_a_clear_message(hs):
 def test_listwise_deletion_is_counted(hs):
     data = hs.copy()
     data.loc[data.index[:10], "x4"] = np.nan
-    res = fit_cfa(data, HS_MODEL)
+    res = fit_cfa(data, HS_MODEL, missing="listwise")
     assert res.n == 291
     assert res.n_dropped == 10
+    # the default with missing cells is FIML: every respondent with an answer is used
+    fiml = fit_cfa(data, HS_MODEL)
+    assert (fiml.n, fiml.n_dropped, fiml.fit.missing) == (301, 0, "fiml")
