@@ -24,6 +24,7 @@ def fit_table(fit: FitIndices) -> pd.DataFrame:
     lo, hi = fit.rmsea_ci
     rows = [
         ("N", fit.n),
+        ("N total", fit.n if fit.n_total is None else fit.n_total),
         ("chi2", fit.chi2),
         ("df", fit.df),
         ("p", fit.pvalue),
@@ -44,10 +45,16 @@ def fit_table(fit: FitIndices) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["index", "value"])
 
 
-def _measurement_json(fit: FitIndices, loadings: pd.DataFrame) -> dict[str, Any]:
+def _measurement_json(fit: FitIndices, loadings: pd.DataFrame, n_note: str = "") -> dict[str, Any]:
     """Global fit and loadings: the part of the ``--json`` payload CFA and SEM share."""
     return {
         "n": fit.n,
+        "n_used": fit.n,
+        "n_total": fit.n if fit.n_total is None else fit.n_total,
+        "missing": fit.missing,
+        "n_note": n_note,
+        "loglik": fit.loglik,
+        "npar": fit.npar,
         "chi2": fit.chi2,
         "df": fit.df,
         "pvalue": fit.pvalue,
@@ -112,9 +119,14 @@ class CFAResult:
             .reset_index(drop=True)
         )
 
+    @property
+    def n_note(self) -> str:
+        """'N used k of n' with the reason the rest were not used."""
+        return self.fitted.n_note if self.fitted is not None else f"N used {self.fit.n}"
+
     def to_json(self) -> dict[str, Any]:
         """The JSON payload of ``dancerec indices cfa --json``."""
-        return _measurement_json(self.fit, self.loadings)
+        return _measurement_json(self.fit, self.loadings, self.n_note)
 
 
 def _loadings(params: pd.DataFrame) -> pd.DataFrame:

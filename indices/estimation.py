@@ -267,6 +267,10 @@ def _param_table(
                     continue  # fixed.x (co)variances of observed covariates
                 kind = "variance" if a == b else "covariance"
                 sd_a, sd_b = sd_inner[inner_idx[a]], sd_inner[inner_idx[b]]
+                if a != b:  # lavaan's std.all of a (residual) covariance: scaled by the residual SDs
+                    psi = model.mx_psi
+                    sd_a = np.sqrt(max(psi[inner_idx[a], inner_idx[a]], 0.0))
+                    sd_b = np.sqrt(max(psi[inner_idx[b], inner_idx[b]], 0.0))
                 value = vals.get(name, param.start)
                 row = (kind, a, "~~", b, float(value) / (sd_a * sd_b) if sd_a * sd_b > 0 else np.nan)
             elif loc.matrix is model.mx_theta:
@@ -275,7 +279,11 @@ def _param_table(
                     continue
                 kind = "residual variance" if a == b else "residual covariance"
                 value = vals.get(name, param.start)
-                denom = np.sqrt(sigma[obs_idx[a], obs_idx[a]] * sigma[obs_idx[b], obs_idx[b]])
+                if a == b:
+                    denom = sigma[obs_idx[a], obs_idx[a]]
+                else:  # lavaan's std.all of a residual covariance: scaled by the residual SDs
+                    th = model.mx_theta
+                    denom = np.sqrt(max(th[i, i], 0.0) * max(th[j, j], 0.0))
                 row = (kind, a, "~~", b, float(value) / denom)
             else:
                 continue
@@ -504,12 +512,22 @@ class MLObjective:
         self.p = s.shape[0]
 
     def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """F_ML and its gradient; (inf, 0) wherever Sigma or I - B is singular or not finite, so an
+        optimiser backs off instead of crashing (no unguarded inverse: bootstrap resamples hit these)."""
+        try:
+            return self._evaluate(x)
+        except (np.linalg.LinAlgError, ValueError):
+            return np.inf, np.zeros(self.npar)
+
+    def _evaluate(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         m = self.model
         m.update_matrices(x)
         beta, lamb, psi, theta = m.matrices[:4]
         c = np.linalg.inv(m.identity_c - beta)
         mm = lamb @ c
         sigma = mm @ psi @ mm.T + theta
+        if not np.all(np.isfinite(sigma)):
+            return np.inf, np.zeros(self.npar)
         try:
             chol = np.linalg.cholesky(sigma)
         except np.linalg.LinAlgError:
@@ -526,4 +544,6 @@ class MLObjective:
         for gm, (r1, r2) in zip(grads, m.param_ranges, strict=False):
             if r1:
                 out += np.bincount(r2, weights=gm[r1], minlength=self.npar)
+        if not (np.isfinite(f) and np.all(np.isfinite(out))):
+            return np.inf, np.zeros(self.npar)
         return f, out

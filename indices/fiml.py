@@ -276,6 +276,7 @@ class FIMLResult:
     h1_cov: np.ndarray
     se_theta: np.ndarray  # SEs of semopy's free parameters (observed information)
     se_mu: np.ndarray  # SEs of every intercept (nan where fixed)
+    acov_theta: np.ndarray  # sampling covariance of semopy's free parameters (observed information)
     converged: bool
     message: str
     iterations: int
@@ -314,9 +315,9 @@ def fit_fiml(
     info = numeric_hessian(obj, x) * pat.n / 2.0
     try:
         acov = np.linalg.inv(info)
-        se = np.sqrt(np.clip(np.diag(acov), 0, None))
     except np.linalg.LinAlgError:
-        se = np.full(len(x), np.nan)
+        acov = np.full((len(x), len(x)), np.nan)
+    se = np.sqrt(np.clip(np.diag(acov), 0, None))
     obj.implied(theta)  # the Hessian moved the matrices: put them back at the optimum
     se_mu = np.full(p, np.nan)
     se_mu[free_mu] = se[obj.ntheta :]
@@ -330,6 +331,7 @@ def fit_fiml(
         h1_cov=h1_cov,
         se_theta=se[: obj.ntheta],
         se_mu=se_mu,
+        acov_theta=acov[: obj.ntheta, : obj.ntheta],
         converged=bool(res.success),
         message=str(res.message),
         iterations=int(getattr(res, "nit", 0) or 0),

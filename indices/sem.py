@@ -117,6 +117,11 @@ class SEMResult:
         return self.fit.n
 
     @property
+    def n_note(self) -> str:
+        """'N used k of n' with the reason the rest were not used."""
+        return self.fitted.n_note if self.fitted is not None else f"N used {self.fit.n}"
+
+    @property
     def parameters(self) -> pd.DataFrame:
         """All parameters in semopy/lavaan column names: lval, op, rval, estimate, std, se, z, p."""
         p = self.params.rename(columns={"lhs": "lval", "rhs": "rval"})
@@ -124,7 +129,7 @@ class SEMResult:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON payload of ``dancerec indices sem --json``."""
-        out = _measurement_json(self.fit, self.loadings)
+        out = _measurement_json(self.fit, self.loadings, self.n_note)
         out["paths"] = [
             {"lhs": r.lhs, "rhs": r.rhs, "estimate": r.estimate, "std": r.std, "se": r.se, "z": r.z, "p": r.p}
             for r in self.paths.itertuples()
@@ -270,19 +275,59 @@ def _refit(
     for mx, idx, i, j in fixed_x:
         mx[idx] = s[i, j]
         mx[idx[::-1]] = s[i, j]
-    res = optimize.minimize(
-        objective,
-        theta0,
-        jac=True,
-        bounds=bounds,
-        method=est.solver,
-        options={"ftol": est.ftol, "maxiter": est.maxiter},
-    )
+    try:
+        res = optimize.minimize(
+            objective,
+            theta0,
+            jac=True,
+            bounds=bounds,
+            method=est.solver,
+            options={"ftol": est.ftol, "maxiter": est.maxiter},
+        )
+    except (np.linalg.LinAlgError, ValueError, ZeroDivisionError):
+        return False  # a resample the model cannot be fitted to: counted as failed, as lavaan does
     if not res.success or not np.isfinite(res.fun):
         return False
     m.param_vals = res.x
     m.update_matrices(res.x)
     return True
+
+
+def _fiml_refitter(
+    fm: FittedModel, theta0: np.ndarray, bounds: list, est: Estimator
+) -> Callable[[np.ndarray], bool]:
+    """A resample refit by FIML (warm start at the full-sample solution; fixed-x means from the resample)."""
+    from dancerec.indices.fiml import FIMLObjective, missing_patterns
+
+    m = fm.model
+    p = len(fm.observed)
+    free_mu = [j for j in range(p) if j not in set(fm.fixed_x)]
+    x0 = np.concatenate([theta0, fm.fiml.mu[free_mu]])
+    all_bounds = list(bounds) + [(None, None)] * len(free_mu)
+
+    def refit(xb: np.ndarray) -> bool:
+        pat = missing_patterns(xb)
+        mu_fixed = np.nanmean(xb, axis=0)
+        obj = FIMLObjective(m, pat, free_mu, mu_fixed)
+        try:
+            res = optimize.minimize(
+                obj,
+                x0,
+                jac=True,
+                bounds=all_bounds,
+                method=est.solver,
+                options={"ftol": est.ftol, "maxiter": est.maxiter},
+            )
+        except (np.linalg.LinAlgError, ValueError, ZeroDivisionError):
+            return False
+        if not res.success or not np.isfinite(res.fun):
+            return False
+        theta = res.x[: obj.ntheta]
+        m.param_vals = theta
+        m.update_matrices(theta)
+        return True
+
+    return refit
 
 
 def _restore(fm: FittedModel, theta: np.ndarray, fixed_x: list) -> None:
@@ -309,6 +354,13 @@ def _bootstrap(
     fixed_x = _fixed_x_locations(fm)
     n = x.shape[0]
     objective = MLObjective(fm.model, fm.s)
+    if fm.missing == "fiml":
+        refit = _fiml_refitter(fm, theta, bounds, est)
+    else:
+
+        def refit(xb: np.ndarray) -> bool:
+            return _refit(objective, ml_covariance(xb), theta, bounds, fixed_x, est)
+
     raw, std = [], []
     failed = 0
     try:
@@ -317,9 +369,14 @@ def _bootstrap(
             logging.disable(logging.WARNING)
             for b in range(n_boot):
                 idx = rng.integers(0, n, n)
-                s = ml_covariance(x[idx])
-                if _refit(objective, s, theta, bounds, fixed_x, est):
-                    e, sd = effects()
+                ok = refit(x[idx])
+                if ok:
+                    try:
+                        e, sd = effects()
+                    except (np.linalg.LinAlgError, ValueError):
+                        ok = False
+                    ok = ok and bool(np.all(np.isfinite(e)))
+                if ok:
                     raw.append(e)
                     std.append(sd)
                 else:
@@ -337,9 +394,12 @@ def _montecarlo(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     m = fm.model
     theta = m.param_vals.copy()
-    with threadpool_limits(1), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        _, acov = m.calc_fim(inverse=True)
+    if fm.fiml is not None:
+        acov = fm.fiml.acov_theta
+    else:
+        with threadpool_limits(1), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _, acov = m.calc_fim(inverse=True)
     rng = np.random.default_rng(seed)
     draws = rng.multivariate_normal(theta, (acov + acov.T) / 2, size=n_draws, method="eigh")
     raw, std = [], []
@@ -380,6 +440,7 @@ def fit_sem(
     min_indicators: int = 3,
     source: str = "model",
     progress: Callable[[int, int], None] | None = None,
+    missing: str | None = None,
 ) -> SEMResult:
     """Fit a structural equation model and its indirect effects.
 
@@ -394,7 +455,7 @@ def fit_sem(
         raise UserError("the number of resamples must be positive")
     spec = as_spec(syntax)
     est = estimator or Estimator()
-    fm = estimate(data, spec, estimator=est, min_indicators=min_indicators, source=source)
+    fm = estimate(data, spec, estimator=est, min_indicators=min_indicators, source=source, missing=missing)
     chains: dict[str, list[str]] = {}
     if indirect is not None:
         items = indirect.items() if isinstance(indirect, Mapping) else ((" -> ".join(c), c) for c in indirect)
@@ -404,7 +465,18 @@ def fit_sem(
     raw = std = np.empty((0, len(effects.names)))
     failed, n_done = 0, 0
     if effects.names and ci == "bootstrap":
-        x = prepare_items(data, fm.observed, min_n=1, need_pd=False).frame[fm.observed].to_numpy(float)
+        x = (
+            prepare_items(
+                data,
+                fm.observed,
+                min_n=1,
+                need_pd=False,
+                missing=fm.missing,
+                complete=[fm.observed[i] for i in fm.fixed_x],
+            )
+            .frame[fm.observed]
+            .to_numpy(float)
+        )
         raw, std, failed = _bootstrap(fm, x, effects, n_boot, seed, est, progress)
         n_done = n_boot
     elif effects.names and ci == "montecarlo":

@@ -126,3 +126,27 @@ def test_fiml_differs_from_listwise_on_incomplete_data(fits):
 def test_bad_missing_value_is_a_user_error():
     with pytest.raises(UserError, match="missing-data handling"):
         fit_cfa(_data("hs"), HS_MODEL, missing="pairwise")
+
+
+def test_cli_cfa_uses_fiml_by_default_and_listwise_on_request(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from dancerec.cli.main import app
+
+    (tmp_path / "hs.lav").write_text(HS_MODEL, encoding="utf-8")
+    data = HERE / "fiml" / "hs_missing.csv"
+    runner = CliRunner()
+    for flag, n, missing in (([], 300, "fiml"), (["--missing", "listwise"], 118, "listwise")):
+        out = tmp_path / f"{missing}.json"
+        args = ["indices", "cfa", "--data", str(data), "--model", str(tmp_path / "hs.lav"), "--json", str(out)]
+        res = runner.invoke(app, [*args, *flag], catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+        payload = json.loads(out.read_text())
+        assert (payload["n_used"], payload["n_total"], payload["missing"]) == (n, 301, missing)
+        assert payload["chi2"] == pytest.approx(_ref("hs", missing)["chisq"], abs=1e-3)
+        assert f"N used {n} of 301" in " ".join(res.stdout.split())
+    bad = runner.invoke(app, [*args, "--missing", "pairwise"])
+    assert bad.exit_code == 1
+    assert "pairwise" in bad.output

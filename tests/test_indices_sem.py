@@ -190,3 +190,86 @@ def test_estimate_reports_nonconvergence_honestly(big):
     fm = estimate(big.items, {d: STRUCTURE[d] for d in ("content", "risk")}, estimator=Estimator(maxiter=1))
     assert not fm.converged
     assert any("did not converge" in p for p in fm.problems)
+
+
+PD_LABELLED = """
+ind60 =~ x1 + x2 + x3
+dem60 =~ y1 + y2 + y3 + y4
+dem65 =~ y5 + y6 + y7 + y8
+dem60 ~ a*ind60
+dem65 ~ c*ind60 + b*dem60
+y1 ~~ y5
+y2 ~~ y4 + y6
+y3 ~~ y7
+y4 ~~ y8
+y6 ~~ y8
+ind := a*b
+"""
+
+
+def test_political_democracy_bootstrap_counts_failed_resamples_instead_of_crashing():
+    # regression: every seed used to end in "LinAlgError: Singular matrix" from an unguarded inverse
+    from dancerec.indices.estimation import MLObjective
+    from semopy.examples import political_democracy
+
+    data = political_democracy.get_data()
+    res = fit_sem(data, PD_LABELLED, ci="bootstrap", n_boot=40, seed=1)
+    assert res.n_resamples + res.n_failed == 40
+    assert res.n_resamples >= 30
+    row = res.indirect.iloc[0]
+    assert row["ci_low"] < row["estimate"] < row["ci_high"]
+    if res.n_failed:
+        assert any("resamples failed" in p for p in res.problems)
+    # the guarded objective: a singular Sigma gives +inf instead of raising
+    fm = res.fitted
+    obj = MLObjective(fm.model, fm.s)
+    bad = fm.model.param_vals.copy() * 0.0
+    f, g = obj(bad)
+    assert f == np.inf and np.all(g == 0)
+
+
+def _pd_reference():
+    import re
+    from pathlib import Path
+
+    folder = Path(__file__).parent / "fixtures" / "R" / "sem_syntax"
+    src = (folder / "sem_syntax.R").read_text()
+    models = {m: re.search(m + r' = "(.*?)"', src, re.S).group(1) for m in ("equal", "defined")}
+    return folder, models, pd.read_csv(folder / "fit.csv"), pd.read_csv(folder / "params.csv")
+
+
+@pytest.mark.parametrize(
+    ("run", "model", "missing"),
+    [("equal_ml", "equal", False), ("defined_ml", "defined", False), ("defined_fiml", "defined", True),
+     ("equal_fiml", "equal", True)],
+)  # fmt: skip
+def test_political_democracy_labels_equalities_and_fiml_match_lavaan(run, model, missing):
+    from semopy.examples import political_democracy
+
+    folder, models, fits, params = _pd_reference()
+    data = pd.read_csv(folder / "pd_missing.csv") if missing else political_democracy.get_data()
+    res = fit_sem(data, models[model], ci="none")
+    ref = fits[fits["run"] == run].set_index("measure")["value"]
+    f = res.fit
+    assert (f.df, f.npar, f.n) == (ref["df"], ref["npar"], ref["nobs"])
+    assert f.missing == ("fiml" if missing else "listwise")
+    for key, mine in {"chisq": f.chi2, "cfi": f.cfi, "tli": f.tli, "rmsea": f.rmsea, "srmr": f.srmr,
+                      "logl": f.loglik, "bic": f.bic, "baseline.chisq": f.baseline_chi2}.items():  # fmt: skip
+        assert mine == pytest.approx(ref[key], abs=1e-3), key
+    p = params[params["run"] == run].copy()
+    p["rhs"] = p["rhs"].fillna("")
+    p = p.set_index(["lhs", "op", "rhs"])
+    j = res.params.set_index(["lhs", "op", "rhs"]).join(
+        p[["est", "se", "std_all"]].add_suffix("_r"), how="inner"
+    )
+    assert len(j) >= 34
+    assert np.abs(j["estimate"] - j["est_r"]).max() < 1e-3
+    assert np.abs(j["std"] - j["std_all_r"]).max() < 1e-3  # incl. residual covariances (residual SDs)
+    se = j.dropna(subset=["se_r"])
+    se = se[se["se_r"] > 0]
+    assert np.abs(se["se"] - se["se_r"]).max() < 1e-3
+    defined = p[p.index.get_level_values("op") == ":="]
+    for row in res.indirect.itertuples():
+        r = defined[defined.index.get_level_values("lhs") == row.name].iloc[0]
+        assert row.estimate == pytest.approx(r["est"], abs=1e-3)
+        assert row.std == pytest.approx(r["std_all"], abs=1e-3)

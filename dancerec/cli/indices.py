@@ -313,12 +313,25 @@ def efa(
     )
 
 
-def _print_fit(fit, title: str) -> None:
+def _print_fit(fit, title: str, n_note: str = "") -> None:
     from dancerec.indices.cfa import fit_table
 
     t = fit_table(fit)
     t["value"] = t["value"].astype(float)
     print_table(t, title=title)
+    if n_note:
+        _note([n_note])
+
+
+_MissingOption = Annotated[
+    str | None,
+    typer.Option(
+        "--missing",
+        help="Missing answers: fiml (full-information ML, every respondent with an answer is used; the "
+        "default when answers are missing) or listwise (complete cases only).",
+        show_default=False,
+    ),
+]
 
 
 @app.command()
@@ -330,6 +343,7 @@ def cfa(
     exclude_flagged: ExcludeOption = False,
     group_column: GroupColumnOption = None,
     recoded: RecodedOption = False,
+    missing: _MissingOption = None,
     json_path: JsonOption = None,
 ) -> None:
     """Confirmatory factor analysis of the measurement model (ML, lavaan-comparable fit indices)."""
@@ -338,14 +352,15 @@ def cfa(
     src, _ = _source(study, data, instrument, model, exclude_flagged, group_column, recoded)
     _header(src)
     res = fit_cfa(
-        src.items, src.model if src.model is not None else src.structure, source=str(model or "model")
+        src.items,
+        src.model if src.model is not None else src.structure,
+        source=str(model or "model"),
+        missing=missing,
     )
-    _print_fit(res.fit, "CFA fit")
+    _print_fit(res.fit, "CFA fit", res.n_note)
     print_table(res.loadings, title="loadings (std = completely standardised)")
     print_table(res.factor_correlations, title="factor correlations", index=True)
     print_table(res.largest_residuals(8), title="largest residual correlations")
-    if res.n_dropped:
-        _note([f"{res.n_dropped} respondent(s) with missing answers left out (listwise)"])
     _note(res.problems)
     console.print(f"[dim]estimator: {res.estimator}[/]", highlight=False)
     write_json(json_path, res.to_json())
@@ -375,6 +390,7 @@ def sem(
         int, typer.Option("--bootstrap", help="Resamples (bootstrap) or draws (montecarlo).")
     ] = 1000,
     seed: SeedOption = None,
+    missing: _MissingOption = None,
     json_path: JsonOption = None,
 ) -> None:
     """Structural equation model: standardised paths, R^2 and indirect effects with confidence intervals."""
@@ -413,8 +429,9 @@ def sem(
             n_boot=n_boot,
             seed=default_seed if seed is None else seed,
             progress=tick,
+            missing=missing,
         )
-    _print_fit(res.fit, "SEM fit")
+    _print_fit(res.fit, "SEM fit", res.n_note)
     print_table(res.paths.drop(columns=["label"]), title="structural paths (std = completely standardised)")
     print_table(res.r2, title="R^2 of the endogenous variables")
     if len(res.indirect):
