@@ -41,7 +41,7 @@ from dancerec.indices.syntax import (
     measurement_syntax,
     parse_model,
 )
-from scipy import optimize
+from scipy import optimize, stats
 from threadpoolctl import threadpool_limits
 
 from dancerec.errors import UserError
@@ -143,6 +143,8 @@ class SEMResult:
                 "std": r.std,
                 "ci": [r.ci_low, r.ci_high],
                 "std_ci": [r.std_ci_low, r.std_ci_high],
+                "se_delta": r.se_delta,
+                "p_delta": r.p,
             }
             for r in self.indirect.itertuples()
         ]
@@ -394,12 +396,7 @@ def _montecarlo(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     m = fm.model
     theta = m.param_vals.copy()
-    if fm.fiml is not None:
-        acov = fm.fiml.acov_theta
-    else:
-        with threadpool_limits(1), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _, acov = m.calc_fim(inverse=True)
+    acov = _acov(fm)
     rng = np.random.default_rng(seed)
     draws = rng.multivariate_normal(theta, (acov + acov.T) / 2, size=n_draws, method="eigh")
     raw, std = [], []
@@ -418,6 +415,42 @@ def _montecarlo(
         m.param_vals = theta
         m.update_matrices(theta)
     return np.array(raw), np.array(std), failed
+
+
+def _acov(fm: FittedModel) -> np.ndarray:
+    """Sampling covariance of the free parameters: observed information under FIML, else expected."""
+    if fm.fiml is not None:
+        return fm.fiml.acov_theta
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fm.model.calc_fim(inverse=True)[1]
+
+
+def _delta_se(fm: FittedModel, effects: _Effects, h: float = 1e-6) -> np.ndarray:
+    """Delta-method SEs of the effects (lavaan's SEs for ``:=``): J ACOV J' with J by central differences."""
+    m = fm.model
+    theta = m.param_vals.copy()
+    try:
+        acov = _acov(fm)
+    except (np.linalg.LinAlgError, ValueError):
+        return np.full(len(effects.names), np.nan)
+    jac = np.empty((len(effects.names), len(theta)))
+    try:
+        with np.errstate(all="ignore"):
+            for i in range(len(theta)):
+                step = h * max(1.0, abs(theta[i]))
+                up, down = theta.copy(), theta.copy()
+                up[i] += step
+                down[i] -= step
+                m.update_matrices(up)
+                e_up = effects()[0]
+                m.update_matrices(down)
+                e_down = effects()[0]
+                jac[:, i] = (e_up - e_down) / (2 * step)
+    finally:
+        m.param_vals = theta
+        m.update_matrices(theta)
+    return np.sqrt(np.clip(np.einsum("ij,jk,ik->i", jac, acov, jac), 0, None))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -462,6 +495,7 @@ def fit_sem(
         chains = {str(k): [str(v) for v in c] for k, c in items}
     effects = _Effects(fm, chains)
     base_raw, base_std = effects() if effects.names else (np.array([]), np.array([]))
+    delta_se = _delta_se(fm, effects) if effects.names else np.array([])
     raw = std = np.empty((0, len(effects.names)))
     failed, n_done = 0, 0
     if effects.names and ci == "bootstrap":
@@ -496,6 +530,9 @@ def fit_sem(
             "std_ci_high": np.nan,
             "se": np.nan,
             "std_se": np.nan,
+            "se_delta": float(delta_se[k]),
+            "z": float(base_raw[k] / delta_se[k]) if delta_se[k] > 0 else np.nan,
+            "p": float(2 * stats.norm.sf(abs(base_raw[k] / delta_se[k]))) if delta_se[k] > 0 else np.nan,
         }
         if len(raw):
             lo, hi = np.percentile(raw[:, k], q)
@@ -522,6 +559,9 @@ def fit_sem(
             "std_ci_high",
             "se",
             "std_se",
+            "se_delta",
+            "z",
+            "p",
         ],
     )
     stdz = standardized(fm.model)

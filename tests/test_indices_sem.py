@@ -273,3 +273,4 @@ def test_political_democracy_labels_equalities_and_fiml_match_lavaan(run, model,
         r = defined[defined.index.get_level_values("lhs") == row.name].iloc[0]
         assert row.estimate == pytest.approx(r["est"], abs=1e-3)
         assert row.std == pytest.approx(r["std_all"], abs=1e-3)
+        assert row.se_delta == pytest.approx(r["se"], abs=1e-3)  # delta method, lavaan's := SE

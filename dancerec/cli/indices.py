@@ -435,7 +435,7 @@ def sem(
     print_table(res.paths.drop(columns=["label"]), title="structural paths (std = completely standardised)")
     print_table(res.r2, title="R^2 of the endogenous variables")
     if len(res.indirect):
-        cols = ["name", "estimate", "std", "std_ci_low", "std_ci_high"]
+        cols = ["name", "estimate", "se_delta", "p", "std", "std_ci_low", "std_ci_high"]
         print_table(
             res.indirect[cols],
             title=f"indirect effects ({int(res.level * 100)}% {res.ci_method} CI of std, "
