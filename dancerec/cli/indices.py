@@ -344,6 +344,11 @@ def cfa(
     group_column: GroupColumnOption = None,
     recoded: RecodedOption = False,
     missing: _MissingOption = None,
+    mi: Annotated[
+        bool,
+        typer.Option("--mi", help="Modification indices (lavaan's modindices: score tests with EPC)."),
+    ] = False,
+    mi_top: Annotated[int, typer.Option("--mi-top", help="How many modification indices to show.")] = 10,
     json_path: JsonOption = None,
 ) -> None:
     """Confirmatory factor analysis of the measurement model (ML, lavaan-comparable fit indices)."""
@@ -361,9 +366,19 @@ def cfa(
     print_table(res.loadings, title="loadings (std = completely standardised)")
     print_table(res.factor_correlations, title="factor correlations", index=True)
     print_table(res.largest_residuals(8), title="largest residual correlations")
+    payload = res.to_json()
+    if mi:
+        from dancerec.indices.modindices import modification_indices
+
+        table = modification_indices(res.fitted, top=mi_top)
+        print_table(
+            table,
+            title=f"modification indices (top {mi_top}; chi2 1 df, unadjusted screening values)",
+        )
+        payload["modindices"] = table.to_dict(orient="records")
     _note(res.problems)
     console.print(f"[dim]estimator: {res.estimator}[/]", highlight=False)
-    write_json(json_path, res.to_json())
+    write_json(json_path, payload)
 
 
 @app.command()
