@@ -42,6 +42,21 @@ def fit_table(fit: FitIndices) -> pd.DataFrame:
         ("BIC", fit.bic),
         ("free parameters", fit.npar),
     ]
+    r = fit.robust
+    if r is not None:
+        rows += [
+            ("chi2 scaled (Yuan-Bentler)", r.chi2_scaled),
+            ("scaling factor", r.scaling_factor),
+            ("p scaled", r.pvalue_scaled),
+            ("CFI robust", r.cfi_robust),
+            ("TLI robust", r.tli_robust),
+            ("RMSEA robust", r.rmsea_robust),
+            ("RMSEA robust 90% CI low", r.rmsea_ci_robust[0]),
+            ("RMSEA robust 90% CI high", r.rmsea_ci_robust[1]),
+            ("CFI scaled", r.cfi_scaled),
+            ("TLI scaled", r.tli_scaled),
+            ("RMSEA scaled", r.rmsea_scaled),
+        ]
     return pd.DataFrame(rows, columns=["index", "value"])
 
 
@@ -65,6 +80,7 @@ def _measurement_json(fit: FitIndices, loadings: pd.DataFrame, n_note: str = "")
         "srmr": fit.srmr,
         "aic": fit.aic,
         "bic": fit.bic,
+        "robust": None if fit.robust is None else fit.robust.to_json(),
         "loadings": [
             {"factor": r.factor, "item": r.item, "estimate": r.estimate, "std": r.std, "se": r.se, "p": r.p}
             for r in loadings.itertuples()
@@ -181,7 +197,7 @@ def result_from_fitted(fm: FittedModel) -> CFAResult:
         structure=fm.spec.measurement,
         converged=fm.converged,
         problems=list(fm.problems),
-        estimator=fm.estimator.describe(),
+        estimator=fm.estimator.describe(fm.missing),
         syntax=fm.spec.to_lavaan(),
         n_dropped=fm.n_dropped,
         params=params,

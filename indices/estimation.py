@@ -76,8 +76,13 @@ class Estimator:
             if missing == "fiml"
             else "expected-information SEs, listwise deletion"
         )
+        if self.name == "mlr":
+            how = (
+                "robust: Yuan-Bentler scaled chi2 (Mplus variant), Huber-White sandwich SEs, "
+                "listwise deletion"
+            )
         return (
-            f"ML (semopy obj={self.objective}, solver={self.solver}, ftol={self.ftol:g}), "
+            f"{self.name.upper()} (semopy obj={self.objective}, solver={self.solver}, ftol={self.ftol:g}), "
             f"marker-variable identification, {how}"
         )
 
@@ -377,8 +382,8 @@ def estimate(
     path, so their numbers do not depend on this choice.
     """
     est = estimator or Estimator()
-    if est.name != "ml":
-        raise UserError(f"estimator {est.name!r} is not available in this version (use ml)")
+    if est.name not in ("ml", "mlr"):
+        raise UserError(f"estimator {est.name!r} is not available in this version (use ml or mlr)")
     spec = as_spec(model)
     check_against_data(spec, data.columns, min_indicators=min_indicators, source=source)
     sem = semopy.Model(spec.to_semopy())
@@ -399,6 +404,11 @@ def estimate(
     )
     if how == "fiml" and not items.has_missing:
         how = "listwise"
+    if est.name == "mlr" and how == "fiml":
+        raise UserError(
+            f"{source}: MLR with FIML is not available yet; use --missing listwise for MLR on complete "
+            "cases, or the ML estimator with FIML"
+        )
     x = items.frame[observed].to_numpy(dtype=float)
     n = x.shape[0]
     fiml = None
@@ -444,8 +454,15 @@ def estimate(
             f"{source}: the estimation ended with a non-positive-definite implied covariance matrix; "
             "the model does not fit these data"
         ) from None
+    robust_se = None
+    if est.name == "mlr":
+        fit, robust_se = _mlr(sem, x, s, sigma, fit)
     std = standardized(sem)
-    if fiml is not None:
+    if robust_se is not None:
+        params = _param_table(sem, spec, std, observed, robust_se)
+        converged, message = bool(res.success), str(res.message)
+        iterations = int(getattr(res, "n_it", 0) or 0)
+    elif fiml is not None:
         params = _param_table(sem, spec, std, observed, fiml.se_theta, _intercept_rows(fiml, observed))
         converged, message, iterations = fiml.converged, fiml.message, fiml.iterations
     else:
@@ -474,6 +491,26 @@ def estimate(
         dropped_reason=items.reason,
         fiml=fiml,
     )
+
+
+def _mlr(sem: semopy.Model, x: np.ndarray, s: np.ndarray, sigma: np.ndarray, fit: FitIndices):
+    """lavaan's MLR on top of the ML solution: robust statistics in ``fit.robust``, sandwich SEs."""
+    from dancerec.indices.fiml import numeric_hessian
+    from dancerec.indices.modindices import sigma_jacobian
+    from dancerec.indices.robust import mlr_statistics
+
+    theta = sem.param_vals.copy()
+    with threadpool_limits(1), np.errstate(all="ignore"):
+        obj = MLObjective(sem, s)
+        hess = numeric_hessian(obj, theta)
+        obj(theta)
+        dsig = sigma_jacobian(sem)
+        robust, acov = mlr_statistics(
+            x, s, sigma, dsig, hess, fit.chi2, fit.df, fit.baseline_chi2, fit.baseline_df
+        )
+    sem.param_vals = theta
+    sem.update_matrices(theta)
+    return replace(fit, robust=robust), np.sqrt(np.clip(np.diag(acov), 0, None))
 
 
 def _check_pd(s: np.ndarray, observed: list[str], source: str) -> None:

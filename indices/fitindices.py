@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import optimize, stats
@@ -215,9 +216,8 @@ class FitIndices:
     baseline_df: int
     n_total: int | None = None  # rows in the data before any were dropped (None: same as n)
     missing: str = "listwise"  # "listwise" (complete cases) or "fiml" (every row with an answer)
-    srmr_nomean: float | None = (
-        None  # FIML only: SRMR without the mean residuals (lavaan srmr_bentler_nomean)
-    )
+    srmr_nomean: float | None = None  # FIML: SRMR without means (lavaan srmr_bentler_nomean)
+    robust: Any = None  # MLR: a dancerec.indices.robust.RobustFit (scaled/robust statistics)
 
 
 def fit_indices(

@@ -23,7 +23,7 @@ import pandas as pd
 
 from dancerec.errors import UserError
 
-__all__ = ["modification_indices"]
+__all__ = ["modification_indices", "sigma_jacobian"]
 
 
 def _sigma(model) -> np.ndarray:
@@ -33,7 +33,7 @@ def _sigma(model) -> np.ndarray:
     return m @ psi @ m.T + theta
 
 
-def _free_jacobian(model, h: float = 1e-6) -> list[np.ndarray]:
+def sigma_jacobian(model, h: float = 1e-6) -> list[np.ndarray]:
     """dSigma/dtheta_k for every free parameter (central differences)."""
     theta = np.asarray(model.param_vals, float).copy()
     out = []
@@ -112,7 +112,7 @@ def modification_indices(fm, top: int | None = None, minimum: float = 0.0) -> pd
     sigma = _sigma(model)
     w = np.linalg.inv(sigma)
     g_mat = w - w @ fm.s @ w
-    free_d = _free_jacobian(model)
+    free_d = sigma_jacobian(model)
     cand = _candidates(fm)
     if not cand:
         return pd.DataFrame(columns=["lhs", "op", "rhs", "mi", "epc", "sepc_lv", "sepc_all", "p"])

@@ -588,7 +588,7 @@ def fit_sem(
         seed=seed,
         converged=fm.converged,
         problems=problems,
-        estimator=est.describe(),
+        estimator=est.describe(fm.missing),
         syntax=fm.spec.to_lavaan(),
         n_dropped=fm.n_dropped,
         params=params,

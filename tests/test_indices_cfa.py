@@ -87,7 +87,7 @@ def test_hs1939_json_has_exactly_the_documented_keys(hs_fit):
     payload = hs_fit.to_json()
     assert set(payload) == {"n", "chi2", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci", "srmr", "aic", "bic",
                             "loadings", "n_used", "n_total", "missing", "n_note", "loglik",
-                            "npar"}  # fmt: skip
+                            "npar", "robust"}  # fmt: skip
     assert (payload["n_used"], payload["n_total"], payload["missing"]) == (301, 301, "listwise")
     assert len(payload["rmsea_ci"]) == 2
     assert set(payload["loadings"][0]) == {"factor", "item", "estimate", "std", "se", "p"}

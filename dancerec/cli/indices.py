@@ -323,6 +323,14 @@ def _print_fit(fit, title: str, n_note: str = "") -> None:
         _note([n_note])
 
 
+_EstimatorOption = Annotated[
+    str,
+    typer.Option(
+        "--estimator",
+        help="ml (normal-theory ML; FIML with missing answers) or mlr (robust ML: Yuan-Bentler scaled "
+        "chi2, robust CFI/TLI/RMSEA, sandwich SEs; complete cases).",
+    ),
+]
 _MissingOption = Annotated[
     str | None,
     typer.Option(
@@ -344,6 +352,7 @@ def cfa(
     group_column: GroupColumnOption = None,
     recoded: RecodedOption = False,
     missing: _MissingOption = None,
+    estimator: _EstimatorOption = "ml",
     mi: Annotated[
         bool,
         typer.Option("--mi", help="Modification indices (lavaan's modindices: score tests with EPC)."),
@@ -353,6 +362,7 @@ def cfa(
 ) -> None:
     """Confirmatory factor analysis of the measurement model (ML, lavaan-comparable fit indices)."""
     from dancerec.indices.cfa import fit_cfa
+    from dancerec.indices.estimation import Estimator
 
     src, _ = _source(study, data, instrument, model, exclude_flagged, group_column, recoded)
     _header(src)
@@ -361,6 +371,7 @@ def cfa(
         src.model if src.model is not None else src.structure,
         source=str(model or "model"),
         missing=missing,
+        estimator=Estimator(name=estimator.lower()),
     )
     _print_fit(res.fit, "CFA fit", res.n_note)
     print_table(res.loadings, title="loadings (std = completely standardised)")
@@ -406,9 +417,11 @@ def sem(
     ] = 1000,
     seed: SeedOption = None,
     missing: _MissingOption = None,
+    estimator: _EstimatorOption = "ml",
     json_path: JsonOption = None,
 ) -> None:
     """Structural equation model: standardised paths, R^2 and indirect effects with confidence intervals."""
+    from dancerec.indices.estimation import Estimator
     from dancerec.indices.sem import default_sem_syntax, fit_sem
     from dancerec.indices.syntax import read_model_file
 
@@ -445,6 +458,7 @@ def sem(
             seed=default_seed if seed is None else seed,
             progress=tick,
             missing=missing,
+            estimator=Estimator(name=estimator.lower()),
         )
     _print_fit(res.fit, "SEM fit", res.n_note)
     print_table(res.paths.drop(columns=["label"]), title="structural paths (std = completely standardised)")
