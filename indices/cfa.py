@@ -214,6 +214,7 @@ def fit_cfa(
     min_indicators: int = 3,
     source: str = "model",
     missing: str | None = None,
+    std_lv: bool = False,
 ) -> CFAResult:
     """Fit a CFA measurement model.
 
@@ -223,7 +224,13 @@ def fit_cfa(
     than ``min_indicators`` items, constant items, too few respondents or a non-PD covariance matrix.
     """
     fm = estimate(
-        data, model, estimator=estimator, min_indicators=min_indicators, source=source, missing=missing
+        data,
+        model,
+        estimator=estimator,
+        min_indicators=min_indicators,
+        source=source,
+        missing=missing,
+        std_lv=std_lv,
     )
     if fm.spec.regressions:
         from dancerec.errors import UserError

@@ -374,6 +374,7 @@ def estimate(
     source: str = "model",
     prepared: ItemData | None = None,
     missing: str | None = None,
+    std_lv: bool = False,
 ) -> FittedModel:
     """Fit ``model`` (lavaan syntax, a parsed spec, or a factor -> items dict) to ``data`` by ML.
 
@@ -385,8 +386,20 @@ def estimate(
     if est.name not in ("ml", "mlr"):
         raise UserError(f"estimator {est.name!r} is not available in this version (use ml or mlr)")
     spec = as_spec(model)
+    if std_lv and not spec.std_lv:
+        spec = replace(spec, std_lv=True)
     check_against_data(spec, data.columns, min_indicators=min_indicators, source=source)
-    sem = semopy.Model(spec.to_semopy())
+    logging.disable(logging.WARNING)  # semopy warns "No fixed loadings" for std.lv / NA* models
+    try:
+        sem = semopy.Model(spec.to_semopy())
+    finally:
+        logging.disable(logging.NOTSET)
+    if spec.std_lv or any(t.free for t in spec.terms):
+        # semopy's starting values follow each factor's fixed marker and loop forever without one:
+        # point them at the first indicator (this changes start values only, not the model)
+        for factor, items in spec.measurement.items():
+            if sem.first_manifs[factor] is None:
+                sem.first_manifs[factor] = items[0]
     observed = list(sem.vars["observed"])
     exog = set(sem.vars.get("exogenous", set())) - set(spec.latent)
     fixed_x = [i for i, v in enumerate(observed) if v in exog]
@@ -458,17 +471,17 @@ def estimate(
     if est.name == "mlr":
         fit, robust_se = _mlr(sem, x, s, sigma, fit)
     std = standardized(sem)
-    if robust_se is not None:
-        params = _param_table(sem, spec, std, observed, robust_se)
-        converged, message = bool(res.success), str(res.message)
-        iterations = int(getattr(res, "n_it", 0) or 0)
-    elif fiml is not None:
+    if fiml is not None:
         params = _param_table(sem, spec, std, observed, fiml.se_theta, _intercept_rows(fiml, observed))
         converged, message, iterations = fiml.converged, fiml.message, fiml.iterations
     else:
-        params = _param_table(sem, spec, std, observed)
+        extra = _sample_intercepts(x, sigma, observed, fixed_x) if spec.intercepts else []
+        params = _param_table(sem, spec, std, observed, robust_se, extra)
         converged, message = bool(res.success), str(res.message)
         iterations = int(getattr(res, "n_it", 0) or 0)
+        if extra:  # lavaan's mean structure: every observed intercept free (saturated), in npar/AIC/BIC
+            k = len(observed) - len(fixed_x)
+            fit = replace(fit, npar=fit.npar + k, aic=fit.aic + 2 * k, bic=fit.bic + k * np.log(n))
     problems = [] if converged else [f"the optimiser did not converge: {message}"]
     problems += _problems(params, std)
     return FittedModel(
@@ -511,6 +524,36 @@ def _mlr(sem: semopy.Model, x: np.ndarray, s: np.ndarray, sigma: np.ndarray, fit
     sem.param_vals = theta
     sem.update_matrices(theta)
     return replace(fit, robust=robust), np.sqrt(np.clip(np.diag(acov), 0, None))
+
+
+def _sample_intercepts(
+    x: np.ndarray, sigma: np.ndarray, observed: list[str], fixed_x: list[int]
+) -> list[dict]:
+    """Intercept rows of a complete-data mean structure: the sample means, SE sqrt(sigma_ii / N)."""
+    n = x.shape[0]
+    mu = x.mean(axis=0)
+    sd = np.sqrt(np.diag(sigma))
+    rows = []
+    for j, item in enumerate(observed):
+        free = j not in fixed_x
+        se = float(sd[j] / np.sqrt(n)) if free else np.nan
+        z = mu[j] / se if free and se > 0 else np.nan
+        rows.append(
+            {
+                "kind": "intercept",
+                "lhs": item,
+                "op": "~1",
+                "rhs": "",
+                "label": None,
+                "free": free,
+                "estimate": float(mu[j]),
+                "std": float(mu[j] / sd[j]),
+                "se": se,
+                "z": z,
+                "p": float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else np.nan,
+            }
+        )
+    return rows
 
 
 def _check_pd(s: np.ndarray, observed: list[str], source: str) -> None:

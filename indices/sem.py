@@ -474,6 +474,7 @@ def fit_sem(
     source: str = "model",
     progress: Callable[[int, int], None] | None = None,
     missing: str | None = None,
+    std_lv: bool = False,
 ) -> SEMResult:
     """Fit a structural equation model and its indirect effects.
 
@@ -488,7 +489,15 @@ def fit_sem(
         raise UserError("the number of resamples must be positive")
     spec = as_spec(syntax)
     est = estimator or Estimator()
-    fm = estimate(data, spec, estimator=est, min_indicators=min_indicators, source=source, missing=missing)
+    fm = estimate(
+        data,
+        spec,
+        estimator=est,
+        min_indicators=min_indicators,
+        source=source,
+        missing=missing,
+        std_lv=std_lv,
+    )
     chains: dict[str, list[str]] = {}
     if indirect is not None:
         items = indirect.items() if isinstance(indirect, Mapping) else ((" -> ".join(c), c) for c in indirect)

@@ -274,3 +274,58 @@ def test_political_democracy_labels_equalities_and_fiml_match_lavaan(run, model,
         assert row.estimate == pytest.approx(r["est"], abs=1e-3)
         assert row.std == pytest.approx(r["std_all"], abs=1e-3)
         assert row.se_delta == pytest.approx(r["se"], abs=1e-3)  # delta method, lavaan's := SE
+
+
+def test_std_lv_identification_matches_lavaan():
+    from semopy.examples import political_democracy
+
+    _, models, fits, params = _pd_reference()
+    res = fit_sem(political_democracy.get_data(), models["defined"], ci="none", std_lv=True)
+    ref = fits[fits["run"] == "defined_stdlv"].set_index("measure")["value"]
+    assert res.fit.chi2 == pytest.approx(ref["chisq"], abs=1e-3)
+    assert (res.fit.df, res.fit.npar) == (ref["df"], ref["npar"])
+    p = params[params["run"] == "defined_stdlv"].copy()
+    p["rhs"] = p["rhs"].fillna("")
+    p = p.set_index(["lhs", "op", "rhs"])
+    j = res.params.set_index(["lhs", "op", "rhs"]).join(p[["est", "se"]].add_suffix("_r"), how="inner")
+    assert np.abs(j["estimate"] - j["est_r"]).max() < 1e-3
+    assert j.loc[("ind60", "=~", "x1"), "se"] == pytest.approx(j.loc[("ind60", "=~", "x1"), "se_r"], abs=1e-3)
+    # every loading free, every latent (residual) variance fixed at 1
+    assert res.params.loc[res.params["op"] == "=~", "free"].all()
+    var = res.params[(res.params["kind"] == "variance")]
+    assert (var["estimate"] == 1.0).all() and not var["free"].any()
+    defined = p[p.index.get_level_values("op") == ":="].reset_index().set_index("lhs")
+    for row in res.indirect.itertuples():
+        r = defined.loc[row.name]
+        assert row.estimate == pytest.approx(r["est"], abs=1e-3)
+        assert row.se_delta == pytest.approx(r["se"], abs=1e-3)
+
+
+def test_equality_constraint_operator_equals_shared_labels_in_lavaan():
+    from semopy.examples import political_democracy
+
+    _, models, fits, _ = _pd_reference()
+    # lavaan's tutorial model written with six labels and three a == b constraints
+    text = models["equal"].replace("a*y6", "a2*y6").replace("b*y7", "b2*y7").replace("c*y8", "c2*y8")
+    text += "\na == a2\nb == b2\nc2 == c"
+    res = fit_sem(political_democracy.get_data(), text, ci="none")
+    ref = fits[fits["run"] == "equal_ml"].set_index("measure")["value"]
+    assert res.fit.chi2 == pytest.approx(ref["chisq"], abs=1e-3)
+    assert (res.fit.df, res.fit.npar) == (ref["df"], ref["npar"])
+
+
+def test_free_intercepts_give_lavaans_mean_structure():
+    from semopy.examples import holzinger39
+
+    hs = holzinger39.get_data()
+    base = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
+    plain = fit_sem(hs, base, ci="none")
+    means = fit_sem(hs, base + "\nx1 ~ 1", ci="none")
+    assert means.fit.chi2 == pytest.approx(plain.fit.chi2, abs=1e-9)
+    # lavaan cfa(..., meanstructure = TRUE): npar 30, AIC 7535.490, BIC 7646.703 (HS tutorial)
+    assert means.fit.npar == 30
+    assert means.fit.aic == pytest.approx(7535.490, abs=1e-3)
+    assert means.fit.bic == pytest.approx(7646.703, abs=1e-3)
+    icp = means.params[means.params["op"] == "~1"].set_index("lhs")
+    assert icp.at["x1", "estimate"] == pytest.approx(hs["x1"].mean())
+    assert icp.at["x1", "se"] == pytest.approx(0.067, abs=5e-4)

@@ -331,6 +331,12 @@ _EstimatorOption = Annotated[
         "chi2, robust CFI/TLI/RMSEA, sandwich SEs; complete cases).",
     ),
 ]
+_StdLvOption = Annotated[
+    bool,
+    typer.Option(
+        "--std-lv", help="Identify factors by unit variances (lavaan std.lv = TRUE) instead of markers."
+    ),
+]
 _MissingOption = Annotated[
     str | None,
     typer.Option(
@@ -353,6 +359,7 @@ def cfa(
     recoded: RecodedOption = False,
     missing: _MissingOption = None,
     estimator: _EstimatorOption = "ml",
+    std_lv: _StdLvOption = False,
     mi: Annotated[
         bool,
         typer.Option("--mi", help="Modification indices (lavaan's modindices: score tests with EPC)."),
@@ -372,6 +379,7 @@ def cfa(
         source=str(model or "model"),
         missing=missing,
         estimator=Estimator(name=estimator.lower()),
+        std_lv=std_lv,
     )
     _print_fit(res.fit, "CFA fit", res.n_note)
     print_table(res.loadings, title="loadings (std = completely standardised)")
@@ -418,6 +426,7 @@ def sem(
     seed: SeedOption = None,
     missing: _MissingOption = None,
     estimator: _EstimatorOption = "ml",
+    std_lv: _StdLvOption = False,
     json_path: JsonOption = None,
 ) -> None:
     """Structural equation model: standardised paths, R^2 and indirect effects with confidence intervals."""
@@ -459,6 +468,7 @@ def sem(
             progress=tick,
             missing=missing,
             estimator=Estimator(name=estimator.lower()),
+            std_lv=std_lv,
         )
     _print_fit(res.fit, "SEM fit", res.n_note)
     print_table(res.paths.drop(columns=["label"]), title="structural paths (std = completely standardised)")
