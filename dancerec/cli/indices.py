@@ -313,6 +313,13 @@ def efa(
     )
 
 
+def _export_r(path: Path, data, fitted, kind: str) -> None:
+    from dancerec.indices.rexport import write_r_export
+
+    script, csv = write_r_export(path, data, fitted, kind=kind)
+    console.print(f"R script written to {script} (data: {csv.name})", highlight=False)
+
+
 def _print_fit(fit, title: str, n_note: str = "") -> None:
     from dancerec.indices.cfa import fit_table
 
@@ -335,6 +342,14 @@ _StdLvOption = Annotated[
     bool,
     typer.Option(
         "--std-lv", help="Identify factors by unit variances (lavaan std.lv = TRUE) instead of markers."
+    ),
+]
+_ExportROption = Annotated[
+    Path | None,
+    typer.Option(
+        "--export-r",
+        help="Write an R script (and the analysed data as a CSV beside it) that reproduces this fit in lavaan.",
+        show_default=False,
     ),
 ]
 _MissingOption = Annotated[
@@ -360,6 +375,7 @@ def cfa(
     missing: _MissingOption = None,
     estimator: _EstimatorOption = "ml",
     std_lv: _StdLvOption = False,
+    export_r: _ExportROption = None,
     mi: Annotated[
         bool,
         typer.Option("--mi", help="Modification indices (lavaan's modindices: score tests with EPC)."),
@@ -397,6 +413,8 @@ def cfa(
         payload["modindices"] = table.to_dict(orient="records")
     _note(res.problems)
     console.print(f"[dim]estimator: {res.estimator}[/]", highlight=False)
+    if export_r is not None:
+        _export_r(export_r, src.items, res.fitted, "cfa")
     write_json(json_path, payload)
 
 
@@ -427,6 +445,7 @@ def sem(
     missing: _MissingOption = None,
     estimator: _EstimatorOption = "ml",
     std_lv: _StdLvOption = False,
+    export_r: _ExportROption = None,
     json_path: JsonOption = None,
 ) -> None:
     """Structural equation model: standardised paths, R^2 and indirect effects with confidence intervals."""
@@ -482,6 +501,8 @@ def sem(
         )
     _note(res.problems)
     console.print(f"[dim]estimator: {res.estimator}[/]", highlight=False)
+    if export_r is not None:
+        _export_r(export_r, data_frame, res.fitted, "sem")
     write_json(json_path, res.to_json())
 
 
