@@ -182,6 +182,24 @@ def baseline_loglik(pat: Patterns, fixed_x: list[int] | None = None) -> float:
     return total
 
 
+def _stack_patterns(pat: Patterns) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """(observed indices K x m, n_k, means K x m, covariances K x m x m) per number m of observed items."""
+    by_size: dict[int, list[Pattern]] = {}
+    for pt in pat.patterns:
+        by_size.setdefault(len(pt.observed), []).append(pt)
+    out = []
+    for group in by_size.values():
+        out.append(
+            (
+                np.stack([pt.observed for pt in group]),
+                np.array([pt.n for pt in group], dtype=float),
+                np.stack([pt.mean for pt in group]),
+                np.stack([pt.cov for pt in group]),
+            )
+        )
+    return out
+
+
 class FIMLObjective:
     """-2 logL / N (up to a constant) and its analytic gradient over (semopy parameters, free intercepts).
 
@@ -198,6 +216,7 @@ class FIMLObjective:
         self.mu_fixed = np.asarray(mu_fixed, dtype=float)
         self.ntheta = len(model.param_vals)
         self.npar = self.ntheta + len(self.free_mu)
+        self.batches = _stack_patterns(pat)
 
     def split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mu = self.mu_fixed.copy()
@@ -218,24 +237,27 @@ class FIMLObjective:
             sigma, (c, mm, psi) = self.implied(theta)
         except np.linalg.LinAlgError:
             return math.inf, np.zeros(self.npar)
+        if not np.all(np.isfinite(sigma)):
+            return math.inf, np.zeros(self.npar)
         p = sigma.shape[0]
         g = np.zeros((p, p))
         gmu = np.zeros(p)
         f = 0.0
-        for pt in self.pat.patterns:
-            o = pt.observed
-            s_oo = sigma[np.ix_(o, o)]
+        # patterns with the same number of observed items are stacked: one batched factorisation each
+        for obs, nk, mean, cov in self.batches:
+            s_oo = sigma[obs[:, :, None], obs[:, None, :]]
             try:
                 chol = np.linalg.cholesky(s_oo)
             except np.linalg.LinAlgError:
                 return math.inf, np.zeros(self.npar)
             inv = np.linalg.inv(s_oo)
-            d = pt.mean - mu[o]
-            w = pt.cov + np.outer(d, d)
+            d = mean - mu[obs]
+            w = cov + d[:, :, None] * d[:, None, :]
             iw = inv @ w
-            f += pt.n * (2.0 * float(np.log(np.diag(chol)).sum()) + float(np.trace(iw)))
-            g[np.ix_(o, o)] += pt.n * (inv - iw @ inv)
-            gmu[o] += -2.0 * pt.n * (inv @ d)
+            logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+            f += float(np.sum(nk * (logdet + np.trace(iw, axis1=1, axis2=2))))
+            np.add.at(g, (obs[:, :, None], obs[:, None, :]), nk[:, None, None] * (inv - iw @ inv))
+            np.add.at(gmu, obs, -2.0 * nk[:, None] * np.einsum("kij,kj->ki", inv, d))
         n = self.pat.n
         g /= n
         gmu /= n
