@@ -182,19 +182,22 @@ def baseline_loglik(pat: Patterns, fixed_x: list[int] | None = None) -> float:
     return total
 
 
-def _stack_patterns(pat: Patterns) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """(observed indices K x m, n_k, means K x m, covariances K x m x m) per number m of observed items."""
+def _stack_patterns(pat: Patterns) -> list[tuple[np.ndarray, ...]]:
+    """Per number m of observed items: observed indices (K x m), n_k, means (K x m), covariances
+    (K x m x m) and the flat positions (row * p + col) of each pattern's block in a p x p matrix."""
     by_size: dict[int, list[Pattern]] = {}
     for pt in pat.patterns:
         by_size.setdefault(len(pt.observed), []).append(pt)
     out = []
     for group in by_size.values():
+        obs = np.stack([pt.observed for pt in group])
         out.append(
             (
-                np.stack([pt.observed for pt in group]),
+                obs,
                 np.array([pt.n for pt in group], dtype=float),
                 np.stack([pt.mean for pt in group]),
                 np.stack([pt.cov for pt in group]),
+                (obs[:, :, None] * pat.p + obs[:, None, :]).ravel(),
             )
         )
     return out
@@ -244,7 +247,7 @@ class FIMLObjective:
         gmu = np.zeros(p)
         f = 0.0
         # patterns with the same number of observed items are stacked: one batched factorisation each
-        for obs, nk, mean, cov in self.batches:
+        for obs, nk, mean, cov, flat in self.batches:
             s_oo = sigma[obs[:, :, None], obs[:, None, :]]
             try:
                 chol = np.linalg.cholesky(s_oo)
@@ -256,8 +259,10 @@ class FIMLObjective:
             iw = inv @ w
             logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
             f += float(np.sum(nk * (logdet + np.trace(iw, axis1=1, axis2=2))))
-            np.add.at(g, (obs[:, :, None], obs[:, None, :]), nk[:, None, None] * (inv - iw @ inv))
-            np.add.at(gmu, obs, -2.0 * nk[:, None] * np.einsum("kij,kj->ki", inv, d))
+            gk = nk[:, None, None] * (inv - iw @ inv)
+            g += np.bincount(flat, weights=gk.ravel(), minlength=p * p).reshape(p, p)
+            gm = -2.0 * nk[:, None] * np.einsum("kij,kj->ki", inv, d)
+            gmu += np.bincount(obs.ravel(), weights=gm.ravel(), minlength=p)
         n = self.pat.n
         g /= n
         gmu /= n
