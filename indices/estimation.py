@@ -417,11 +417,6 @@ def estimate(
     )
     if how == "fiml" and not items.has_missing:
         how = "listwise"
-    if est.name == "mlr" and how == "fiml":
-        raise UserError(
-            f"{source}: MLR with FIML is not available yet; use --missing listwise for MLR on complete "
-            "cases, or the ML estimator with FIML"
-        )
     x = items.frame[observed].to_numpy(dtype=float)
     n = x.shape[0]
     fiml = None
@@ -468,7 +463,9 @@ def estimate(
             "the model does not fit these data"
         ) from None
     robust_se = None
-    if est.name == "mlr":
+    if est.name == "mlr" and fiml is not None:
+        fit, fiml = _mlr_fiml(sem, pat, fiml, fit)
+    elif est.name == "mlr":
         fit, robust_se = _mlr(sem, x, s, sigma, fit)
     std = standardized(sem)
     if fiml is not None:
@@ -554,6 +551,35 @@ def _sample_intercepts(
             }
         )
     return rows
+
+
+def _mlr_fiml(sem: semopy.Model, pat, fiml: FIMLResult, fit: FitIndices):
+    """MLR with FIML: scaled statistics in ``fit.robust``; sandwich SEs replace the FIML SEs."""
+    from dancerec.indices.modindices import sigma_jacobian
+    from dancerec.indices.robust import mlr_fiml_statistics
+
+    with threadpool_limits(1), np.errstate(all="ignore"):
+        dsig = sigma_jacobian(sem)
+        robust, acov = mlr_fiml_statistics(
+            pat,
+            fiml.mu,
+            fiml.sigma,
+            fiml.h1_mean,
+            fiml.h1_cov,
+            dsig,
+            fiml.free_mu,
+            fiml.hessian_f,
+            fit.chi2,
+            fit.df,
+            fit.baseline_chi2,
+            fit.baseline_df,
+        )
+    se = np.sqrt(np.clip(np.diag(acov), 0, None))
+    k = len(sem.param_vals)
+    se_mu = np.full(len(fiml.mu), np.nan)
+    se_mu[fiml.free_mu] = se[k:]
+    fiml = replace(fiml, se_theta=se[:k], se_mu=se_mu, acov_theta=acov[:k, :k])
+    return replace(fit, robust=robust), fiml
 
 
 def _check_pd(s: np.ndarray, observed: list[str], source: str) -> None:

@@ -304,6 +304,8 @@ class FIMLResult:
     se_theta: np.ndarray  # SEs of semopy's free parameters (observed information)
     se_mu: np.ndarray  # SEs of every intercept (nan where fixed)
     acov_theta: np.ndarray  # sampling covariance of semopy's free parameters (observed information)
+    hessian_f: np.ndarray  # Hessian of -2 logL / N over (semopy parameters, free intercepts)
+    free_mu: list[int]
     converged: bool
     message: str
     iterations: int
@@ -339,7 +341,8 @@ def fit_fiml(
     model.param_vals = theta.copy()
     sigma, _ = obj.implied(theta)
     # observed information of -logL = N/2 * Hessian of F = -2 logL / N
-    info = numeric_hessian(obj, x) * pat.n / 2.0
+    hess = numeric_hessian(obj, x)
+    info = hess * pat.n / 2.0
     try:
         acov = np.linalg.inv(info)
     except np.linalg.LinAlgError:
@@ -359,6 +362,8 @@ def fit_fiml(
         se_theta=se[: obj.ntheta],
         se_mu=se_mu,
         acov_theta=acov[: obj.ntheta, : obj.ntheta],
+        hessian_f=hess,
+        free_mu=free_mu,
         converged=bool(res.success),
         message=str(res.message),
         iterations=int(getattr(res, "nit", 0) or 0),

@@ -154,3 +154,135 @@ def mlr_statistics(
     )
     acov = e_inv @ b0 @ e_inv / n
     return robust, acov
+
+
+# ----------------------------------------------------------------------------------------------
+# MLR with incomplete data (FIML): lavaan estimator = "MLR", missing = "ml"
+# ----------------------------------------------------------------------------------------------
+def _fiml_row_terms(pat, mu: np.ndarray, sigma: np.ndarray):
+    """Per row: the observed indices, M_i = -1/2 (W_o - W_o e e' W_o) and W_o e (embedded p x p / p)."""
+    p = pat.p
+    n = pat.n
+    m_all = np.zeros((n, p, p))
+    u_all = np.zeros((n, p))
+    row = 0
+    for pt in pat.patterns:
+        o = pt.observed
+        w = np.linalg.inv(sigma[np.ix_(o, o)])
+        e = pat.x[np.ix_(pt.rows, o)] - mu[o]
+        u = e @ w
+        m = -0.5 * (w[None, :, :] - u[:, :, None] * u[:, None, :])
+        idx = slice(row, row + pt.n)
+        m_all[idx][:, o[:, None], o[None, :]] = m
+        u_all[idx][:, o] = u
+        row += pt.n
+    return m_all, u_all
+
+
+def _saturated_gradient(pat, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """Gradient of -logL/N of the unrestricted model over (mu, vech Sigma), summed over patterns."""
+    p = pat.p
+    g = np.zeros((p, p))
+    gmu = np.zeros(p)
+    for pt in pat.patterns:
+        o = pt.observed
+        inv = np.linalg.inv(sigma[np.ix_(o, o)])
+        d = pt.mean - mu[o]
+        iw = inv @ (pt.cov + np.outer(d, d))
+        g[np.ix_(o, o)] += 0.5 * pt.n * (inv - iw @ inv)
+        gmu[o] += -pt.n * (inv @ d)
+    rows, cols = np.tril_indices(p)
+    vech = np.where(rows == cols, g[rows, cols], g[rows, cols] + g[cols, rows])
+    return np.concatenate([gmu, vech]) / pat.n
+
+
+def _h1_fiml_trace(pat, mu: np.ndarray, sigma: np.ndarray, h: float = 1e-5) -> float:
+    """tr(B1 A1^-1) of the unrestricted model under FIML: A1 = observed information (numeric Hessian of
+    the analytic gradient), B1 = mean outer product of the casewise scores, both at the EM estimates."""
+    p = pat.p
+    rows, cols = np.tril_indices(p)
+    m_all, u_all = _fiml_row_terms(pat, mu, sigma)
+    s_sig = np.where(rows == cols, m_all[:, rows, cols], 2.0 * m_all[:, rows, cols])
+    scores = np.concatenate([u_all, s_sig], axis=1)
+    b1 = scores.T @ scores / pat.n
+    x0 = np.concatenate([mu, sigma[rows, cols]])
+
+    def unpack(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s = np.zeros((p, p))
+        s[rows, cols] = x[p:]
+        s[cols, rows] = x[p:]
+        return x[:p], s
+
+    k = len(x0)
+    a1 = np.empty((k, k))
+    for j in range(k):
+        step = h * max(1.0, abs(x0[j]))
+        up, down = x0.copy(), x0.copy()
+        up[j] += step
+        down[j] -= step
+        a1[j] = (_saturated_gradient(pat, *unpack(up)) - _saturated_gradient(pat, *unpack(down))) / (2 * step)
+    a1 = (a1 + a1.T) / 2.0
+    return float(np.sum(b1 * np.linalg.inv(a1).T))
+
+
+def mlr_fiml_statistics(
+    pat,
+    mu: np.ndarray,
+    sigma: np.ndarray,
+    h1_mean: np.ndarray,
+    h1_cov: np.ndarray,
+    dsig: list[np.ndarray],
+    free_mu: list[int],
+    hessian_f: np.ndarray,
+    chi2: float,
+    df: int,
+    baseline_chi2: float,
+    baseline_df: int,
+) -> tuple[RobustFit, np.ndarray]:
+    """MLR statistics of a FIML fit: scaled chi2 (and baseline), scaled CFI/TLI/RMSEA, sandwich ACOV.
+
+    ``hessian_f``: Hessian of F = -2 logL / N over (semopy parameters, free intercepts). lavaan's robust
+    CFI/TLI/RMSEA for incomplete data (its ``lav_fit_fiml_corrected``) are not computed: NaN.
+    """
+    n = pat.n
+    # H0 casewise scores over (theta, free intercepts)
+    m_all, u_all = _fiml_row_terms(pat, mu, sigma)
+    s_theta = np.stack([np.einsum("ijk,jk->i", m_all, d) for d in dsig], axis=1)
+    s0 = np.concatenate([s_theta, u_all[:, free_mu]], axis=1)
+    b0 = s0.T @ s0 / n
+    e_inv = np.linalg.inv(hessian_f / 2.0)
+    tr_h0 = float(np.sum(b0 * e_inv.T))
+    tr_h1 = _h1_fiml_trace(pat, h1_mean, h1_cov)
+    c = (tr_h1 - tr_h0) / df
+    # baseline: independent items, available-case means and variances; E and scores per item
+    x = pat.x
+    obs = ~np.isnan(x)
+    mean_b = np.nanmean(x, axis=0)
+    var_b = np.nanmean((x - mean_b) ** 2, axis=0)
+    e = np.where(obs, x - mean_b, 0.0)
+    sb = np.concatenate([e / var_b, np.where(obs, -0.5 / var_b + 0.5 * e**2 / var_b**2, 0.0)], axis=1)
+    bb = sb.T @ sb / n
+    nj = obs.sum(axis=0)
+    eb_diag = np.concatenate([nj / (n * var_b), nj / (2.0 * n * var_b**2)])
+    tr_b = float(np.sum(np.diag(bb) / eb_diag))
+    cb = (tr_h1 - tr_b) / baseline_df
+    t_s, tb_s = chi2 / c, baseline_chi2 / cb
+    df2 = c * df
+    nan = float("nan")
+    robust = RobustFit(
+        scaling_factor=c,
+        chi2_scaled=t_s,
+        pvalue_scaled=float(stats.chi2.sf(t_s, df)),
+        baseline_chi2_scaled=tb_s,
+        baseline_scaling_factor=cb,
+        cfi_scaled=_cfi(t_s, df, tb_s, baseline_df),
+        tli_scaled=_tli(t_s, df, tb_s, baseline_df),
+        rmsea_scaled=math.sqrt(max(chi2 / (n * df2) - 1.0 / n, 0.0)),
+        rmsea_ci_scaled=_rmsea_ci(chi2, df2, n),
+        cfi_robust=nan,
+        tli_robust=nan,
+        rmsea_robust=nan,
+        rmsea_ci_robust=(nan, nan),
+    )
+    acov = e_inv @ b0 @ e_inv / n
+    return robust, acov
