@@ -109,6 +109,7 @@ class FittedModel:
     missing: str = "listwise"
     dropped_reason: str = ""
     fiml: FIMLResult | None = None
+    robust_acov: np.ndarray | None = None  # MLR (complete data): sandwich ACOV of the free parameters
 
     @property
     def sigma(self) -> np.ndarray:
@@ -462,11 +463,12 @@ def estimate(
             f"{source}: the estimation ended with a non-positive-definite implied covariance matrix; "
             "the model does not fit these data"
         ) from None
-    robust_se = None
+    robust_se = robust_acov = None
     if est.name == "mlr" and fiml is not None:
         fit, fiml = _mlr_fiml(sem, pat, fiml, fit)
     elif est.name == "mlr":
-        fit, robust_se = _mlr(sem, x, s, sigma, fit)
+        fit, robust_acov = _mlr(sem, x, s, sigma, fit)
+        robust_se = np.sqrt(np.clip(np.diag(robust_acov), 0, None))
     std = standardized(sem)
     if fiml is not None:
         params = _param_table(sem, spec, std, observed, fiml.se_theta, _intercept_rows(fiml, observed))
@@ -500,6 +502,7 @@ def estimate(
         missing=how,
         dropped_reason=items.reason,
         fiml=fiml,
+        robust_acov=robust_acov,
     )
 
 
@@ -520,7 +523,7 @@ def _mlr(sem: semopy.Model, x: np.ndarray, s: np.ndarray, sigma: np.ndarray, fit
         )
     sem.param_vals = theta
     sem.update_matrices(theta)
-    return replace(fit, robust=robust), np.sqrt(np.clip(np.diag(acov), 0, None))
+    return replace(fit, robust=robust), acov
 
 
 def _sample_intercepts(

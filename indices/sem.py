@@ -418,7 +418,10 @@ def _montecarlo(
 
 
 def _acov(fm: FittedModel) -> np.ndarray:
-    """Sampling covariance of the free parameters: observed information under FIML, else expected."""
+    """Sampling covariance of the free parameters: sandwich under MLR, observed information under FIML,
+    else expected information."""
+    if fm.robust_acov is not None:
+        return fm.robust_acov
     if fm.fiml is not None:
         return fm.fiml.acov_theta
     with threadpool_limits(1), warnings.catch_warnings():

@@ -109,3 +109,22 @@ def test_unknown_estimator_is_refused_clearly():
         Estimator(name="gls")
     with pytest.raises(UserError, match="not available"):
         fit_cfa(_bfi(), BFI_MODEL, estimator=Estimator(name="wlsmv"))
+
+
+def test_cli_cfa_estimator_mlr(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from dancerec.cli.main import app
+
+    _bfi().to_csv(tmp_path / "bfi.csv", index=False)
+    (tmp_path / "bfi.lav").write_text(BFI_MODEL, encoding="utf-8")
+    out = tmp_path / "cfa.json"
+    args = ["indices", "cfa", "--data", str(tmp_path / "bfi.csv"), "--model", str(tmp_path / "bfi.lav")]
+    args += ["--estimator", "mlr", "--missing", "listwise", "--json", str(out)]
+    res = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "CFI robust" in res.stdout
+    robust = json.loads(out.read_text())["robust"]
+    assert robust["scaling_factor"] == pytest.approx(_ref()["chisq.scaling.factor"], abs=1e-5)
