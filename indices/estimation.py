@@ -198,13 +198,53 @@ def _expected_se(model: semopy.Model) -> np.ndarray:
         return np.full(len(model.param_vals), np.nan)
 
 
-def _intercept_rows(fiml: FIMLResult, observed: list[str]) -> list[dict]:
-    """lavaan's ``item ~1`` rows of a FIML fit (std.all: intercept / model-implied SD)."""
+def _intercepts(model: semopy.Model, mu: np.ndarray, fixed_x: list[int]) -> np.ndarray:
+    """Observed intercepts nu from the implied means: nu_y = mu_y - (Lambda C)[y, x] mu_x (latent means 0;
+    without exogenous covariates the intercepts are the implied means)."""
+    if not fixed_x:
+        return mu.copy()
+    beta, lamb = model.matrices[0], model.matrices[1]
+    m = lamb @ np.linalg.inv(model.identity_c - beta)
+    inner = list(model.names_lambda[1])
+    obs = list(model.names_lambda[0])
+    cols = [inner.index(obs[j]) for j in fixed_x]
+    nu = mu - m[:, cols] @ mu[fixed_x]
+    nu[fixed_x] = mu[fixed_x]
+    return nu
+
+
+def _intercept_rows(
+    model: semopy.Model, fiml: FIMLResult, observed: list[str], fixed_x: list[int]
+) -> list[dict]:
+    """lavaan's ``item ~1`` rows of a FIML fit (std.all: intercept / model-implied SD); with exogenous
+    covariates the SEs of the intercepts come from the delta method over (parameters, means)."""
+    nu = _intercepts(model, fiml.mu, fixed_x)
+    se_nu = fiml.se_mu.copy()
+    if fixed_x:
+        theta = np.asarray(model.param_vals, float).copy()
+        k = len(theta)
+        free_mu = fiml.free_mu
+        x0 = np.concatenate([theta, fiml.mu[free_mu]])
+        jac = np.zeros((len(observed), len(x0)))
+        for i in range(len(x0)):
+            step = 1e-6 * max(1.0, abs(x0[i]))
+            vals = []
+            for sgn in (1.0, -1.0):
+                x = x0.copy()
+                x[i] += sgn * step
+                model.update_matrices(x[:k])
+                mu = fiml.mu.copy()
+                mu[free_mu] = x[k:]
+                vals.append(_intercepts(model, mu, fixed_x))
+            jac[:, i] = (vals[0] - vals[1]) / (2 * step)
+        model.update_matrices(theta)
+        se_nu = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", jac, fiml.acov, jac), 0, None))
+        se_nu[fixed_x] = np.nan
     rows = []
     sd = np.sqrt(np.diag(fiml.sigma))
     for j, item in enumerate(observed):
-        free = bool(np.isfinite(fiml.se_mu[j]))
-        est, se = float(fiml.mu[j]), float(fiml.se_mu[j])
+        free = j not in fixed_x
+        est, se = float(nu[j]), float(se_nu[j]) if free else np.nan
         z = est / se if free and se > 0 else np.nan
         rows.append(
             {
@@ -471,7 +511,9 @@ def estimate(
         robust_se = np.sqrt(np.clip(np.diag(robust_acov), 0, None))
     std = standardized(sem)
     if fiml is not None:
-        params = _param_table(sem, spec, std, observed, fiml.se_theta, _intercept_rows(fiml, observed))
+        params = _param_table(
+            sem, spec, std, observed, fiml.se_theta, _intercept_rows(sem, fiml, observed, fixed_x)
+        )
         converged, message, iterations = fiml.converged, fiml.message, fiml.iterations
     else:
         extra = _sample_intercepts(x, sigma, observed, fixed_x) if spec.intercepts else []
@@ -581,7 +623,7 @@ def _mlr_fiml(sem: semopy.Model, pat, fiml: FIMLResult, fit: FitIndices):
     k = len(sem.param_vals)
     se_mu = np.full(len(fiml.mu), np.nan)
     se_mu[fiml.free_mu] = se[k:]
-    fiml = replace(fiml, se_theta=se[:k], se_mu=se_mu, acov_theta=acov[:k, :k])
+    fiml = replace(fiml, se_theta=se[:k], se_mu=se_mu, acov_theta=acov[:k, :k], acov=acov)
     return replace(fit, robust=robust), fiml
 
 

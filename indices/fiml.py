@@ -305,6 +305,7 @@ class FIMLResult:
     se_mu: np.ndarray  # SEs of every intercept (nan where fixed)
     acov_theta: np.ndarray  # sampling covariance of semopy's free parameters (observed information)
     hessian_f: np.ndarray  # Hessian of -2 logL / N over (semopy parameters, free intercepts)
+    acov: np.ndarray  # sampling covariance over (semopy parameters, free intercepts)
     free_mu: list[int]
     converged: bool
     message: str
@@ -363,6 +364,7 @@ def fit_fiml(
         se_mu=se_mu,
         acov_theta=acov[: obj.ntheta, : obj.ntheta],
         hessian_f=hess,
+        acov=acov,
         free_mu=free_mu,
         converged=bool(res.success),
         message=str(res.message),

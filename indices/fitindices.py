@@ -13,6 +13,7 @@ Conventions (lavaan 0.6, ``estimator = "ML"``, ``likelihood = "normal"``, no mea
 - SRMR = sqrt(mean over the lower triangle incl. the diagonal of the squared residual correlations
   (s_ij - sigma_ij) / sqrt(s_ii s_jj)) (lavaan's ``srmr_bentler`` without means).
 - logL = -N/2 (p ln 2 pi + ln|Sigma| + tr(S Sigma^-1)); AIC = -2 logL + 2k; BIC = -2 logL + k ln N.
+  With fixed exogenous covariates the covariates' own (saturated) log-likelihood is left out, as lavaan.
 - CFI (Bentler 1990), TLI (Tucker & Lewis 1973), NFI (Bentler & Bonett 1980) against the
   independence model; GFI is Joreskog & Sorbom's ML GFI, 1 - tr((Sigma^-1 S - I)^2) / tr((Sigma^-1 S)^2).
 """
@@ -45,7 +46,7 @@ __all__ = [
 ]
 
 # (fiml_fit_indices is defined at the end of the module)
-__all__ += ["fiml_fit_indices"]
+__all__ += ["covariate_loglik", "fiml_fit_indices"]
 
 
 def _logdet(m: np.ndarray) -> float:
@@ -242,7 +243,7 @@ def fit_indices(
     chi2 = max(chi2, 0.0)
     pvalue = float(stats.chi2.sf(chi2, df)) if df > 0 else float("nan")
     chi2_b, df_b = baseline_chi_square(s, n, fixed_x)
-    logl = loglik(s, sigma, n)
+    logl = loglik(s, sigma, n) - covariate_loglik(s, n, fixed_x)
     aic, bic, bic2 = information_criteria(logl, npar, n)
     return FitIndices(
         n=int(n),
@@ -278,6 +279,16 @@ def srmr_with_means(s: np.ndarray, mean: np.ndarray, sigma: np.ndarray, mu: np.n
     return float(np.sqrt((np.sum(resid[idx] ** 2) + np.sum(rmean**2)) / (p * (p + 1) / 2 + p)))
 
 
+def covariate_loglik(s: np.ndarray, n: int, fixed_x: Sequence[int]) -> float:
+    """Saturated log-likelihood of the fixed exogenous covariates, which lavaan leaves out of ``logl``
+    (and so of AIC/BIC) when ``fixed.x = TRUE``: -N/2 (k ln 2pi + ln|S_xx| + k)."""
+    fx = list(fixed_x)
+    if not fx:
+        return 0.0
+    sxx = np.asarray(s, dtype=float)[np.ix_(fx, fx)]
+    return -n / 2.0 * (len(fx) * math.log(2 * math.pi) + _logdet(sxx) + len(fx))
+
+
 def fiml_fit_indices(
     *,
     logl_h0: float,
@@ -306,6 +317,7 @@ def fiml_fit_indices(
     chi2_b = 2.0 * (logl_h1 - logl_base)
     df_b = p * (p - 1) // 2 - nx * (nx - 1) // 2
     k = npar + n_free_means
+    logl_h0 = logl_h0 - covariate_loglik(h1_cov, n, fixed_x)  # lavaan's fixed.x logl (x part left out)
     aic, bic, bic2 = information_criteria(logl_h0, k, n)
     return FitIndices(
         n=int(n),

@@ -249,7 +249,7 @@ def parse_model(syntax: str, *, source: str = "model") -> ModelSpec:
     bad = [v for v in spec.intercepts if v in latent]
     if bad:
         raise ModelSyntaxError(
-            f"{source}: latent means ({', '.join(bad)} ~ 1) are not supported in a single-group model"
+            f"{source}: latent means (intercepts {', '.join(bad)} ~ 1) are not supported in a single-group model"
         )
     for a, b in spec.equalities:
         unknown = sorted({a, b} - set(spec.labels))

@@ -329,3 +329,37 @@ def test_free_intercepts_give_lavaans_mean_structure():
     icp = means.params[means.params["op"] == "~1"].set_index("lhs")
     assert icp.at["x1", "estimate"] == pytest.approx(hs["x1"].mean())
     assert icp.at["x1", "se"] == pytest.approx(0.067, abs=5e-4)
+
+
+def test_fiml_with_observed_covariates_matches_lavaan_fixed_x():
+    # tests/fixtures/R/sem_syntax/fixedx.R: complete covariates x1, x2; incomplete indicators
+    folder = _pd_reference()[0]
+    data = pd.read_csv(folder / "fixedx_data.csv")
+    model = "dem60 =~ y1 + y2 + y3 + y4\ndem65 =~ y5 + y6 + y7 + y8\ndem60 ~ x1 + x2\ndem65 ~ dem60 + x1"
+    res = fit_sem(data, model, ci="none")
+    ref = pd.read_csv(folder / "fixedx_fit.csv").set_index("measure")["value"]
+    f = res.fit
+    assert f.missing == "fiml" and (f.n, f.npar, f.df) == (ref["nobs"], ref["npar"], ref["df"])
+    mine = {"chisq": f.chi2, "cfi": f.cfi, "tli": f.tli, "rmsea": f.rmsea, "srmr": f.srmr, "logl": f.loglik,
+            "aic": f.aic, "bic": f.bic, "baseline.chisq": f.baseline_chi2}  # fmt: skip
+    for key, value in mine.items():
+        assert value == pytest.approx(ref[key], abs=1e-3), key  # logL leaves the covariates out, as lavaan
+    p = pd.read_csv(folder / "fixedx_params.csv")
+    p["rhs"] = p["rhs"].fillna("")
+    p = p.set_index(["lhs", "op", "rhs"])
+    j = res.params.set_index(["lhs", "op", "rhs"]).join(p.add_suffix("_r"), how="inner")
+    assert len(j) == 32  # incl. the intercepts nu (not the implied means)
+    assert np.abs(j["estimate"] - j["est_r"]).max() < 1e-3
+    assert np.abs(j["std"] - j["std_all_r"]).max() < 1e-3
+    assert np.nanmax(np.abs(j["se"] - j["se_r"])) < 1e-3
+
+
+def test_complete_data_loglik_leaves_fixed_covariates_out_as_lavaan():
+    from semopy.examples import political_democracy
+
+    model = "dem60 =~ y1 + y2 + y3 + y4\ndem65 =~ y5 + y6 + y7 + y8\ndem60 ~ x1 + x2\ndem65 ~ dem60 + x1"
+    res = fit_sem(political_democracy.get_data(), model, ci="none")
+    # lavaan 0.6.14 sem(model, PoliticalDemocracy): logl -1323.580, aic 2687.161, npar 20, chisq 68.085
+    assert res.fit.loglik == pytest.approx(-1323.580, abs=1e-3)
+    assert res.fit.aic == pytest.approx(2687.161, abs=1e-3)
+    assert res.fit.chi2 == pytest.approx(68.085, abs=1e-3)
