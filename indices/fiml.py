@@ -306,6 +306,7 @@ class FIMLResult:
     acov_theta: np.ndarray  # sampling covariance of semopy's free parameters (observed information)
     hessian_f: np.ndarray  # Hessian of -2 logL / N over (semopy parameters, free intercepts)
     acov: np.ndarray  # sampling covariance over (semopy parameters, free intercepts)
+    patterns: Patterns
     free_mu: list[int]
     converged: bool
     message: str
@@ -365,6 +366,7 @@ def fit_fiml(
         acov_theta=acov[: obj.ntheta, : obj.ntheta],
         hessian_f=hess,
         acov=acov,
+        patterns=pat,
         free_mu=free_mu,
         converged=bool(res.success),
         message=str(res.message),

@@ -12,8 +12,6 @@ import pytest
 from dancerec.indices.cfa import fit_cfa
 from dancerec.indices.modindices import modification_indices
 
-from dancerec.errors import UserError
-
 HERE = Path(__file__).parent / "fixtures" / "R"
 REVERSED = ["A1", "C4", "C5", "E1", "E2", "O2", "O5"]
 BFI_MODEL = "\n".join(f"{f} =~ " + " + ".join(f"{f}{i}" for i in range(1, 6)) for f in "ACENO")
@@ -48,10 +46,21 @@ def test_every_candidate_and_the_top_rows_match_lavaan(mi):
         assert np.abs(j[mine] - j[theirs]).max() < 1e-3, mine
 
 
-def test_fiml_fit_is_refused_with_a_clear_message():
-    res = fit_cfa(_bfi(), BFI_MODEL)  # incomplete data: FIML by default
-    with pytest.raises(UserError, match="--missing listwise"):
-        modification_indices(res.fitted)
+def test_fiml_modification_indices_match_lavaan():
+    # tests/fixtures/R/modindices/mi_fiml.R: HS with deleted cells, cfa(..., missing = "ml"); lavaan uses the
+    # expected (structured) information of the missing-data likelihood
+    hs = pd.read_csv(HERE / "fiml" / "hs_missing.csv")
+    model = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
+    res = fit_cfa(hs, model)
+    assert res.fit.missing == "fiml"
+    mi = modification_indices(res.fitted)
+    ref = pd.read_csv(HERE / "modindices" / "mi_fiml.csv")
+    j = mi.merge(ref, on=["lhs", "op", "rhs"], suffixes=("", "_r"))
+    assert len(j) == len(ref) == 54
+    assert list(mi.head(10)["rhs"]) == list(ref.head(10)["rhs"])
+    assert np.abs(j["mi"] - j["mi_r"]).max() < 1e-3
+    for mine, theirs in (("epc", "epc_r"), ("sepc_lv", "sepc.lv"), ("sepc_all", "sepc.all")):
+        assert np.abs(j[mine] - j[theirs]).max() < 1e-3, mine
 
 
 def test_cli_mi_top_in_json(tmp_path):
