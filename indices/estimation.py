@@ -516,7 +516,7 @@ def estimate(
         )
         converged, message, iterations = fiml.converged, fiml.message, fiml.iterations
     else:
-        extra = _sample_intercepts(x, sigma, observed, fixed_x) if spec.intercepts else []
+        extra = _sample_intercepts(sem, x, sigma, observed, fixed_x) if spec.intercepts else []
         params = _param_table(sem, spec, std, observed, robust_se, extra)
         converged, message = bool(res.success), str(res.message)
         iterations = int(getattr(res, "n_it", 0) or 0)
@@ -569,17 +569,20 @@ def _mlr(sem: semopy.Model, x: np.ndarray, s: np.ndarray, sigma: np.ndarray, fit
 
 
 def _sample_intercepts(
-    x: np.ndarray, sigma: np.ndarray, observed: list[str], fixed_x: list[int]
+    model: semopy.Model, x: np.ndarray, sigma: np.ndarray, observed: list[str], fixed_x: list[int]
 ) -> list[dict]:
-    """Intercept rows of a complete-data mean structure: the sample means, SE sqrt(sigma_ii / N)."""
+    """Intercept rows of a complete-data mean structure: nu from the sample means (the means themselves
+    without exogenous covariates, SE sqrt(sigma_ii / N))."""
     n = x.shape[0]
     mu = x.mean(axis=0)
     sd = np.sqrt(np.diag(sigma))
+    nu = _intercepts(model, mu, fixed_x)
     rows = []
     for j, item in enumerate(observed):
         free = j not in fixed_x
-        se = float(sd[j] / np.sqrt(n)) if free else np.nan
-        z = mu[j] / se if free and se > 0 else np.nan
+        # with exogenous covariates nu is not the mean: its SE is not computed here (left missing)
+        se = float(sd[j] / np.sqrt(n)) if free and not fixed_x else np.nan
+        z = nu[j] / se if free and se > 0 else np.nan
         rows.append(
             {
                 "kind": "intercept",
@@ -588,8 +591,8 @@ def _sample_intercepts(
                 "rhs": "",
                 "label": None,
                 "free": free,
-                "estimate": float(mu[j]),
-                "std": float(mu[j] / sd[j]),
+                "estimate": float(nu[j]),
+                "std": float(nu[j] / sd[j]),
                 "se": se,
                 "z": z,
                 "p": float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else np.nan,
