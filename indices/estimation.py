@@ -458,6 +458,11 @@ def estimate(
     )
     if how == "fiml" and not items.has_missing:
         how = "listwise"
+    if est.name == "mlr" and fixed_x:
+        raise UserError(
+            f"{source}: MLR with observed exogenous covariates ({', '.join(observed[i] for i in fixed_x)}) is "
+            "not validated against lavaan yet; use the ML estimator"
+        )
     x = items.frame[observed].to_numpy(dtype=float)
     n = x.shape[0]
     fiml = None

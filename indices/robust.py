@@ -196,9 +196,11 @@ def _saturated_gradient(pat, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     return np.concatenate([gmu, vech]) / pat.n
 
 
-def _h1_fiml_trace(pat, mu: np.ndarray, sigma: np.ndarray, h: float = 1e-5) -> float:
-    """tr(B1 A1^-1) of the unrestricted model under FIML: A1 = observed information (numeric Hessian of
-    the analytic gradient), B1 = mean outer product of the casewise scores, both at the EM estimates."""
+def _h1_fiml_matrices(
+    pat, mu: np.ndarray, sigma: np.ndarray, h: float = 1e-5
+) -> tuple[np.ndarray, np.ndarray]:
+    """(A1, B1) of the unrestricted model under FIML over (mu, vech Sigma): A1 = observed information
+    (numeric Hessian of the analytic gradient), B1 = mean outer product of the casewise scores."""
     p = pat.p
     rows, cols = np.tril_indices(p)
     m_all, u_all = _fiml_row_terms(pat, mu, sigma)
@@ -221,8 +223,62 @@ def _h1_fiml_trace(pat, mu: np.ndarray, sigma: np.ndarray, h: float = 1e-5) -> f
         up[j] += step
         down[j] -= step
         a1[j] = (_saturated_gradient(pat, *unpack(up)) - _saturated_gradient(pat, *unpack(down))) / (2 * step)
-    a1 = (a1 + a1.T) / 2.0
-    return float(np.sum(b1 * np.linalg.inv(a1).T))
+    return (a1 + a1.T) / 2.0, b1
+
+
+def _complete_ml_chi2(n: int, s: np.ndarray, m: np.ndarray, sigma: np.ndarray, mu: np.ndarray) -> float:
+    """N * F_ML with a mean structure, sample moments (m, S) against (mu, Sigma)."""
+    w = np.linalg.inv(sigma)
+    d = m - mu
+    f = np.linalg.slogdet(sigma)[1] - np.linalg.slogdet(s)[1] + np.trace(s @ w) - len(m) + d @ w @ d
+    return float(n * f)
+
+
+def _fimlc_k(wm: np.ndarray, wmi: np.ndarray, wc: np.ndarray, gamma: np.ndarray, delta: np.ndarray) -> float:
+    """k of lavaan's FIML-C (V3): tr(U Wm^-1 Wc Wm^-1 U Gamma), U = Wm - Wm D (D' Wm D)^-1 D' Wm."""
+    wd = wm @ delta
+    u = wm - wd @ np.linalg.inv(delta.T @ wd) @ wd.T
+    return float(np.trace(u @ wmi @ wc @ wmi @ u @ gamma))
+
+
+def _fiml_corrected(pat, fit_mu, fit_sigma, h1_mean, h1_cov, dsig, free_mu, df, dfb, a1, b1):
+    """lavaan's ``lav_fit_fiml_corrected`` (V3): (T, c) of the model and of the baseline, where T is the
+    complete-data ML statistic at the FIML estimates against the EM moments and c comes from the
+    missing-data (Wm, Jm) and complete-data (Wc) unrestricted information matrices."""
+    n, p = pat.n, pat.p
+    rows, cols = np.tril_indices(p)
+    wm, jm = a1, b1
+    wmi = np.linalg.inv(wm)
+    gamma = wmi @ jm @ wmi
+    # complete-data unrestricted information at the EM moments: blockdiag(S^-1, 1/2 D'(S^-1 x S^-1)D)
+    si = np.linalg.inv(h1_cov)
+    dup = np.zeros((p * p, len(rows)))
+    kk = np.arange(len(rows))
+    dup[rows * p + cols, kk] = 1.0
+    dup[cols * p + rows, kk] = 1.0
+    wc = np.zeros_like(wm)
+    wc[:p, :p] = si
+    wc[p:, p:] = 0.5 * dup.T @ np.kron(si, si) @ dup
+    # model Jacobian over (theta, free intercepts)
+    k_theta = len(dsig)
+    delta = np.zeros((p + len(rows), k_theta + len(free_mu)))
+    for j, d in enumerate(dsig):
+        delta[p:, j] = d[rows, cols]
+    for c, j in enumerate(free_mu):
+        delta[j, k_theta + c] = 1.0
+    t3 = _complete_ml_chi2(n, h1_cov, h1_mean, fit_sigma, fit_mu)
+    c3 = _fimlc_k(wm, wmi, wc, gamma, delta) / df
+    # baseline: available-case means and variances (its FIML estimates)
+    x = pat.x
+    mean_b = np.nanmean(x, axis=0)
+    var_b = np.nanmean((x - mean_b) ** 2, axis=0)
+    tb = _complete_ml_chi2(n, h1_cov, h1_mean, np.diag(var_b), mean_b)
+    delta_b = np.zeros((p + len(rows), 2 * p))
+    delta_b[:p, :p] = np.eye(p)
+    diag_pos = np.flatnonzero(rows == cols)
+    delta_b[p + diag_pos, p + np.arange(p)] = 1.0
+    cb = _fimlc_k(wm, wmi, wc, gamma, delta_b) / dfb
+    return t3, c3, tb, cb
 
 
 def mlr_fiml_statistics(
@@ -241,8 +297,8 @@ def mlr_fiml_statistics(
 ) -> tuple[RobustFit, np.ndarray]:
     """MLR statistics of a FIML fit: scaled chi2 (and baseline), scaled CFI/TLI/RMSEA, sandwich ACOV.
 
-    ``hessian_f``: Hessian of F = -2 logL / N over (semopy parameters, free intercepts). lavaan's robust
-    CFI/TLI/RMSEA for incomplete data (its ``lav_fit_fiml_corrected``) are not computed: NaN.
+    ``hessian_f``: Hessian of F = -2 logL / N over (semopy parameters, free intercepts). The robust
+    CFI/TLI/RMSEA are lavaan's FIML-corrected ones (``lav_fit_fiml_corrected``, version V3).
     """
     n = pat.n
     # H0 casewise scores over (theta, free intercepts)
@@ -252,7 +308,8 @@ def mlr_fiml_statistics(
     b0 = s0.T @ s0 / n
     e_inv = np.linalg.inv(hessian_f / 2.0)
     tr_h0 = float(np.sum(b0 * e_inv.T))
-    tr_h1 = _h1_fiml_trace(pat, h1_mean, h1_cov)
+    a1, b1 = _h1_fiml_matrices(pat, h1_mean, h1_cov)
+    tr_h1 = float(np.sum(b1 * np.linalg.inv(a1).T))
     c = (tr_h1 - tr_h0) / df
     # baseline: independent items, available-case means and variances; E and scores per item
     x = pat.x
@@ -268,7 +325,9 @@ def mlr_fiml_statistics(
     cb = (tr_h1 - tr_b) / baseline_df
     t_s, tb_s = chi2 / c, baseline_chi2 / cb
     df2 = c * df
-    nan = float("nan")
+    t3, c3, tb3, cb3 = _fiml_corrected(
+        pat, mu, sigma, h1_mean, h1_cov, dsig, free_mu, df, baseline_df, a1, b1
+    )
     robust = RobustFit(
         scaling_factor=c,
         chi2_scaled=t_s,
@@ -279,10 +338,10 @@ def mlr_fiml_statistics(
         tli_scaled=_tli(t_s, df, tb_s, baseline_df),
         rmsea_scaled=math.sqrt(max(chi2 / (n * df2) - 1.0 / n, 0.0)),
         rmsea_ci_scaled=_rmsea_ci(chi2, df2, n),
-        cfi_robust=nan,
-        tli_robust=nan,
-        rmsea_robust=nan,
-        rmsea_ci_robust=(nan, nan),
+        cfi_robust=_cfi(t3, df, tb3, baseline_df, c3, cb3),
+        tli_robust=_tli(t3, df, tb3, baseline_df, c3, cb3),
+        rmsea_robust=math.sqrt(max(t3 / (n * df) - c3 / n, 0.0)),
+        rmsea_ci_robust=_rmsea_ci(t3 / c3, df, n, c3),
     )
     acov = e_inv @ b0 @ e_inv / n
     return robust, acov

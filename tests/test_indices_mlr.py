@@ -90,10 +90,17 @@ def test_mlr_with_fiml_scaled_statistics_and_sandwich_ses_match_lavaan():
         "rmsea.ci.lower.scaled": r.rmsea_ci_scaled[0],
         "rmsea.ci.upper.scaled": r.rmsea_ci_scaled[1],
     }
+    # robust CFI/TLI/RMSEA: lavaan's FIML-corrected (V3) statistics
+    pairs |= {
+        "cfi.robust": r.cfi_robust,
+        "tli.robust": r.tli_robust,
+        "rmsea.robust": r.rmsea_robust,
+        "rmsea.ci.lower.robust": r.rmsea_ci_robust[0],
+        "rmsea.ci.upper.robust": r.rmsea_ci_robust[1],
+    }
     for key, mine in pairs.items():
         assert mine == pytest.approx(ref[key], abs=2e-3), key
-    # lavaan's FIML-corrected robust CFI/RMSEA are not computed: reported as missing, never invented
-    assert np.isnan(r.cfi_robust) and np.isnan(r.rmsea_robust)
+    assert r.cfi_robust == pytest.approx(ref["cfi.robust"], abs=1e-5)
     p = pd.read_csv(HERE / "mlr" / "params.csv")
     p = p[p["missing"] == "ml"].copy()
     p["rhs"] = p["rhs"].fillna("")
@@ -109,6 +116,9 @@ def test_unknown_estimator_is_refused_clearly():
         Estimator(name="gls")
     with pytest.raises(UserError, match="not available"):
         fit_cfa(_bfi(), BFI_MODEL, estimator=Estimator(name="wlsmv"))
+    data = _bfi().dropna().assign(age=lambda d: np.arange(len(d)) % 50)
+    with pytest.raises(UserError, match="covariates"):
+        fit_cfa(data, BFI_MODEL + "\nA ~ age", estimator=Estimator(name="mlr"))
 
 
 def test_cli_cfa_estimator_mlr(tmp_path):
