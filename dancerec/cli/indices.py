@@ -619,7 +619,7 @@ def _demo_indices(ctx: DemoContext) -> None:
         scale_max=src.scale_max,
     )
     out = ctx.out
-    out.print(f"{src.description}; {report.n} complete cases for the CFA/SEM", highlight=False)
+    out.print(f"{src.description}; CFA/SEM: {report.cfa.n_note}", highlight=False)
     rel = report.reliability.table
     print_table(
         rel[["dimension", "n_items", "alpha", "alpha_ci_low", "alpha_ci_high", "omega", "cr", "ave"]],
