@@ -363,3 +363,24 @@ def test_complete_data_loglik_leaves_fixed_covariates_out_as_lavaan():
     assert res.fit.loglik == pytest.approx(-1323.580, abs=1e-3)
     assert res.fit.aic == pytest.approx(2687.161, abs=1e-3)
     assert res.fit.chi2 == pytest.approx(68.085, abs=1e-3)
+
+
+def test_cli_sem_bootstrap_on_political_democracy_exits_0_and_reports_failures(tmp_path):
+    import json
+
+    from semopy.examples import political_democracy
+    from typer.testing import CliRunner
+
+    from dancerec.cli.main import app
+
+    political_democracy.get_data().to_csv(tmp_path / "pd.csv", index=False)
+    (tmp_path / "pd.lav").write_text(PD_LABELLED, encoding="utf-8")
+    out = tmp_path / "sem.json"
+    args = ["indices", "sem", "--data", str(tmp_path / "pd.csv"), "--model", str(tmp_path / "pd.lav"),
+            "--ci", "bootstrap", "--bootstrap", "40", "--seed", "1", "--json", str(out)]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    payload = json.loads(out.read_text())
+    ind = payload["indirect"][0]
+    assert ind["name"] == "ind" and ind["ci"][0] < ind["estimate"] < ind["ci"][1]
+    assert ind["se_delta"] == pytest.approx(0.355422, abs=1e-3)  # lavaan's delta-method SE of a*b
