@@ -83,9 +83,8 @@ class Estimator:
             else "expected-information SEs, listwise deletion"
         )
         if self.name == "mlr":
-            how = (
-                "robust: Yuan-Bentler scaled chi2 (Mplus variant), Huber-White sandwich SEs, "
-                "listwise deletion"
+            how = "robust: Yuan-Bentler scaled chi2 (Mplus variant), Huber-White sandwich SEs, " + (
+                "FIML (incomplete rows kept)" if missing == "fiml" else "listwise deletion"
             )
         return (
             f"{self.name.upper()} (semopy obj={self.objective}, solver={self.solver}, ftol={self.ftol:g}), "
