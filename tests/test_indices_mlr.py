@@ -138,3 +138,18 @@ def test_cli_cfa_estimator_mlr(tmp_path):
     assert "CFI robust" in res.stdout
     robust = json.loads(out.read_text())["robust"]
     assert robust["scaling_factor"] == pytest.approx(_ref()["chisq.scaling.factor"], abs=1e-5)
+
+
+def test_mlr_with_fiml_on_holzinger_swineford_with_deleted_cells():
+    hs = pd.read_csv(HERE / "fiml" / "hs_missing.csv")
+    model = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
+    r = fit_cfa(hs, model, estimator=Estimator(name="mlr")).fit.robust
+    fit = pd.read_csv(HERE / "mlr" / "fit.csv")
+    ref = fit[fit["missing"] == "hs_ml"].set_index("measure")["value"]
+    assert r.scaling_factor == pytest.approx(ref["chisq.scaling.factor"], abs=1e-5)
+    pairs = {"chisq.scaled": r.chi2_scaled, "baseline.chisq.scaling.factor": r.baseline_scaling_factor,
+             "cfi.scaled": r.cfi_scaled, "cfi.robust": r.cfi_robust, "tli.robust": r.tli_robust,
+             "rmsea.robust": r.rmsea_robust, "rmsea.ci.lower.robust": r.rmsea_ci_robust[0],
+             "rmsea.ci.upper.robust": r.rmsea_ci_robust[1]}  # fmt: skip
+    for key, mine in pairs.items():
+        assert mine == pytest.approx(ref[key], abs=2e-3), key
