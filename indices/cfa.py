@@ -24,6 +24,7 @@ def fit_table(fit: FitIndices) -> pd.DataFrame:
     lo, hi = fit.rmsea_ci
     rows = [
         ("N", fit.n),
+        ("N total", fit.n if fit.n_total is None else fit.n_total),
         ("chi2", fit.chi2),
         ("df", fit.df),
         ("p", fit.pvalue),
@@ -41,13 +42,34 @@ def fit_table(fit: FitIndices) -> pd.DataFrame:
         ("BIC", fit.bic),
         ("free parameters", fit.npar),
     ]
+    r = fit.robust
+    if r is not None:
+        rows += [
+            ("chi2 scaled (Yuan-Bentler)", r.chi2_scaled),
+            ("scaling factor", r.scaling_factor),
+            ("p scaled", r.pvalue_scaled),
+            ("CFI robust", r.cfi_robust),
+            ("TLI robust", r.tli_robust),
+            ("RMSEA robust", r.rmsea_robust),
+            ("RMSEA robust 90% CI low", r.rmsea_ci_robust[0]),
+            ("RMSEA robust 90% CI high", r.rmsea_ci_robust[1]),
+            ("CFI scaled", r.cfi_scaled),
+            ("TLI scaled", r.tli_scaled),
+            ("RMSEA scaled", r.rmsea_scaled),
+        ]
     return pd.DataFrame(rows, columns=["index", "value"])
 
 
-def _measurement_json(fit: FitIndices, loadings: pd.DataFrame) -> dict[str, Any]:
+def _measurement_json(fit: FitIndices, loadings: pd.DataFrame, n_note: str = "") -> dict[str, Any]:
     """Global fit and loadings: the part of the ``--json`` payload CFA and SEM share."""
     return {
         "n": fit.n,
+        "n_used": fit.n,
+        "n_total": fit.n if fit.n_total is None else fit.n_total,
+        "missing": fit.missing,
+        "n_note": n_note,
+        "loglik": fit.loglik,
+        "npar": fit.npar,
         "chi2": fit.chi2,
         "df": fit.df,
         "pvalue": fit.pvalue,
@@ -58,6 +80,7 @@ def _measurement_json(fit: FitIndices, loadings: pd.DataFrame) -> dict[str, Any]
         "srmr": fit.srmr,
         "aic": fit.aic,
         "bic": fit.bic,
+        "robust": None if fit.robust is None else fit.robust.to_json(),
         "loadings": [
             {"factor": r.factor, "item": r.item, "estimate": r.estimate, "std": r.std, "se": r.se, "p": r.p}
             for r in loadings.itertuples()
@@ -112,9 +135,14 @@ class CFAResult:
             .reset_index(drop=True)
         )
 
+    @property
+    def n_note(self) -> str:
+        """'N used k of n' with the reason the rest were not used."""
+        return self.fitted.n_note if self.fitted is not None else f"N used {self.fit.n}"
+
     def to_json(self) -> dict[str, Any]:
         """The JSON payload of ``dancerec indices cfa --json``."""
-        return _measurement_json(self.fit, self.loadings)
+        return _measurement_json(self.fit, self.loadings, self.n_note)
 
 
 def _loadings(params: pd.DataFrame) -> pd.DataFrame:
@@ -169,7 +197,7 @@ def result_from_fitted(fm: FittedModel) -> CFAResult:
         structure=fm.spec.measurement,
         converged=fm.converged,
         problems=list(fm.problems),
-        estimator=fm.estimator.describe(),
+        estimator=fm.estimator.describe(fm.missing),
         syntax=fm.spec.to_lavaan(),
         n_dropped=fm.n_dropped,
         params=params,
@@ -185,6 +213,8 @@ def fit_cfa(
     estimator: Estimator | None = None,
     min_indicators: int = 3,
     source: str = "model",
+    missing: str | None = None,
+    std_lv: bool = False,
 ) -> CFAResult:
     """Fit a CFA measurement model.
 
@@ -193,7 +223,15 @@ def fit_cfa(
     reverse-recoded. Raises :class:`dancerec.errors.UserError` for unknown items, factors with fewer
     than ``min_indicators`` items, constant items, too few respondents or a non-PD covariance matrix.
     """
-    fm = estimate(data, model, estimator=estimator, min_indicators=min_indicators, source=source)
+    fm = estimate(
+        data,
+        model,
+        estimator=estimator,
+        min_indicators=min_indicators,
+        source=source,
+        missing=missing,
+        std_lv=std_lv,
+    )
     if fm.spec.regressions:
         from dancerec.errors import UserError
 

@@ -29,6 +29,13 @@ class ItemData:
     frame: pd.DataFrame
     n_total: int
     n_dropped: int
+    missing: str = "listwise"
+    reason: str = ""  # why the dropped rows were dropped, for the "N used / N total" note
+
+    @property
+    def has_missing(self) -> bool:
+        """True when the kept rows still contain missing cells (FIML)."""
+        return bool(self.frame.isna().to_numpy().any())
 
     @property
     def n(self) -> int:
@@ -70,22 +77,30 @@ def prepare_items(
     need_pd: bool = True,
     source: str = "data",
     what: str = "analysis",
+    missing: str = "listwise",
+    complete: Sequence[str] = (),
 ) -> ItemData:
     """Select ``columns`` as floats, keep complete cases (listwise deletion, lavaan's default) and
     refuse data that cannot support the analysis.
 
     ``min_n`` is the fewest complete respondents accepted; ``need_pd`` asks for a positive-definite
     covariance matrix (ML estimation and reliability from covariances need one).
+    ``missing="fiml"`` keeps every row with at least one answer (and an answer in every ``complete``
+    column, e.g. exogenous covariates); the positive-definiteness check is then left to the estimator.
     """
+    if missing not in ("listwise", "fiml"):
+        raise DataCheckError(f"{source}: unknown missing-data handling {missing!r} (use fiml or listwise)")
     cols = [str(c) for c in columns]
-    missing = [c for c in cols if c not in data.columns]
-    if missing:
-        raise DataCheckError(f"{source}: column(s) not in the data: {', '.join(missing)}")
+    absent = [c for c in cols if c not in data.columns]
+    if absent:
+        raise DataCheckError(f"{source}: column(s) not in the data: {', '.join(absent)}")
     if len(set(cols)) != len(cols):
         dup = sorted({c for c in cols if cols.count(c) > 1})
         raise DataCheckError(f"{source}: column(s) listed twice: {', '.join(dup)}")
     frame = _numeric(data[cols], source)
     n_total = len(frame)
+    if missing == "fiml":
+        return _prepare_fiml(frame, [str(c) for c in complete], min_n=min_n, source=source, what=what)
     complete = frame.dropna()
     if len(complete) < min_n:
         raise DataCheckError(
@@ -116,4 +131,44 @@ def prepare_items(
                 f"correlation matrix {eig[0]:.2e}); items are linearly dependent, e.g. {cols[i]!r} and "
                 f"{cols[j]!r} correlate {corr[i, j]:.3f}"
             )
-    return ItemData(frame=complete, n_total=n_total, n_dropped=n_total - len(complete))
+    n_dropped = n_total - len(complete)
+    reason = f"{n_dropped} with at least one missing answer (listwise deletion)" if n_dropped else ""
+    return ItemData(frame=complete, n_total=n_total, n_dropped=n_dropped, reason=reason)
+
+
+def _prepare_fiml(
+    frame: pd.DataFrame, complete: list[str], *, min_n: int, source: str, what: str
+) -> ItemData:
+    """Rows for FIML: drop only rows with no answer at all (and rows missing a ``complete`` column)."""
+    n_total = len(frame)
+    empty = frame.isna().all(axis=1)
+    no_x = frame[complete].isna().any(axis=1) & ~empty if complete else pd.Series(False, index=frame.index)
+    kept = frame[~(empty | no_x)]
+    reasons = []
+    if empty.any():
+        reasons.append(f"{int(empty.sum())} with no answer at all")
+    if no_x.any():
+        reasons.append(f"{int(no_x.sum())} missing an exogenous covariate ({', '.join(complete)})")
+    if len(kept) < min_n:
+        raise DataCheckError(
+            f"{source}: too few respondents for the {what}: {len(kept)} with at least one answer "
+            f"of {n_total}, at least {min_n} needed"
+        )
+    counts = kept.notna().sum()
+    few = [c for c in kept.columns if counts[c] < 2]
+    if few:
+        raise DataCheckError(f"{source}: item(s) {', '.join(few)} answered by fewer than 2 respondents")
+    sd = kept.std(ddof=0)
+    constant = [c for c in kept.columns if not np.isfinite(sd[c]) or sd[c] <= 1e-12]
+    if constant:
+        raise DataCheckError(
+            f"{source}: constant item(s) {', '.join(constant)} (every respondent gave the same answer); "
+            "drop them from the model"
+        )
+    return ItemData(
+        frame=kept,
+        n_total=n_total,
+        n_dropped=n_total - len(kept),
+        missing="fiml",
+        reason="; ".join(reasons) + (" (FIML uses every other row)" if reasons else ""),
+    )

@@ -13,6 +13,7 @@ Conventions (lavaan 0.6, ``estimator = "ML"``, ``likelihood = "normal"``, no mea
 - SRMR = sqrt(mean over the lower triangle incl. the diagonal of the squared residual correlations
   (s_ij - sigma_ij) / sqrt(s_ii s_jj)) (lavaan's ``srmr_bentler`` without means).
 - logL = -N/2 (p ln 2 pi + ln|Sigma| + tr(S Sigma^-1)); AIC = -2 logL + 2k; BIC = -2 logL + k ln N.
+  With fixed exogenous covariates the covariates' own (saturated) log-likelihood is left out, as lavaan.
 - CFI (Bentler 1990), TLI (Tucker & Lewis 1973), NFI (Bentler & Bonett 1980) against the
   independence model; GFI is Joreskog & Sorbom's ML GFI, 1 - tr((Sigma^-1 S - I)^2) / tr((Sigma^-1 S)^2).
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import optimize, stats
@@ -42,6 +44,9 @@ __all__ = [
     "srmr",
     "tli",
 ]
+
+# (fiml_fit_indices is defined at the end of the module)
+__all__ += ["covariate_loglik", "fiml_fit_indices"]
 
 
 def _logdet(m: np.ndarray) -> float:
@@ -210,6 +215,10 @@ class FitIndices:
     bic2: float
     baseline_chi2: float
     baseline_df: int
+    n_total: int | None = None  # rows in the data before any were dropped (None: same as n)
+    missing: str = "listwise"  # "listwise" (complete cases) or "fiml" (every row with an answer)
+    srmr_nomean: float | None = None  # FIML: SRMR without means (lavaan srmr_bentler_nomean)
+    robust: Any = None  # MLR: a dancerec.indices.robust.RobustFit (scaled/robust statistics)
 
 
 def fit_indices(
@@ -234,7 +243,7 @@ def fit_indices(
     chi2 = max(chi2, 0.0)
     pvalue = float(stats.chi2.sf(chi2, df)) if df > 0 else float("nan")
     chi2_b, df_b = baseline_chi_square(s, n, fixed_x)
-    logl = loglik(s, sigma, n)
+    logl = loglik(s, sigma, n) - covariate_loglik(s, n, fixed_x)
     aic, bic, bic2 = information_criteria(logl, npar, n)
     return FitIndices(
         n=int(n),
@@ -257,4 +266,81 @@ def fit_indices(
         bic2=bic2,
         baseline_chi2=chi2_b,
         baseline_df=df_b,
+    )
+
+
+def srmr_with_means(s: np.ndarray, mean: np.ndarray, sigma: np.ndarray, mu: np.ndarray) -> float:
+    """lavaan's ``srmr_bentler`` with a mean structure: covariance and mean residuals scaled by S's SDs."""
+    sd = np.sqrt(np.diag(s))
+    resid = (s - sigma) / np.outer(sd, sd)
+    rmean = (mean - mu) / sd
+    p = s.shape[0]
+    idx = np.tril_indices(p)
+    return float(np.sqrt((np.sum(resid[idx] ** 2) + np.sum(rmean**2)) / (p * (p + 1) / 2 + p)))
+
+
+def covariate_loglik(s: np.ndarray, n: int, fixed_x: Sequence[int]) -> float:
+    """Saturated log-likelihood of the fixed exogenous covariates, which lavaan leaves out of ``logl``
+    (and so of AIC/BIC) when ``fixed.x = TRUE``: -N/2 (k ln 2pi + ln|S_xx| + k)."""
+    fx = list(fixed_x)
+    if not fx:
+        return 0.0
+    sxx = np.asarray(s, dtype=float)[np.ix_(fx, fx)]
+    return -n / 2.0 * (len(fx) * math.log(2 * math.pi) + _logdet(sxx) + len(fx))
+
+
+def fiml_fit_indices(
+    *,
+    logl_h0: float,
+    logl_h1: float,
+    logl_base: float,
+    h1_cov: np.ndarray,
+    h1_mean: np.ndarray,
+    sigma: np.ndarray,
+    mu: np.ndarray,
+    n: int,
+    n_total: int,
+    npar: int,
+    n_free_means: int,
+    fixed_x: Sequence[int] = (),
+) -> FitIndices:
+    """Global fit of a model fitted by FIML, from the three log-likelihoods (lavaan ``missing = "ml"``).
+
+    ``npar`` counts the free covariance-structure parameters, ``n_free_means`` the free intercepts (both
+    enter AIC/BIC, as in lavaan); the df are those of the complete-data model (intercepts are saturated).
+    GFI and NFI use the EM (H1) covariance as the sample covariance.
+    """
+    p = h1_cov.shape[0]
+    nx = len(fixed_x)
+    df = p * (p + 1) // 2 - nx * (nx + 1) // 2 - npar
+    chi2 = max(2.0 * (logl_h1 - logl_h0), 0.0)
+    chi2_b = 2.0 * (logl_h1 - logl_base)
+    df_b = p * (p - 1) // 2 - nx * (nx - 1) // 2
+    k = npar + n_free_means
+    logl_h0 = logl_h0 - covariate_loglik(h1_cov, n, fixed_x)  # lavaan's fixed.x logl (x part left out)
+    aic, bic, bic2 = information_criteria(logl_h0, k, n)
+    return FitIndices(
+        n=int(n),
+        npar=int(k),
+        chi2=float(chi2),
+        df=int(df),
+        pvalue=float(stats.chi2.sf(chi2, df)) if df > 0 else float("nan"),
+        chi2_df=float(chi2 / df) if df > 0 else float("nan"),
+        cfi=cfi(chi2, df, chi2_b, df_b),
+        tli=tli(chi2, df, chi2_b, df_b),
+        nfi=nfi(chi2, chi2_b),
+        rmsea=rmsea(chi2, df, n),
+        rmsea_ci=rmsea_ci(chi2, df, n),
+        rmsea_pvalue=rmsea_pvalue(chi2, df, n),
+        srmr=srmr_with_means(h1_cov, h1_mean, sigma, mu),
+        gfi=gfi(h1_cov, sigma),
+        loglik=float(logl_h0),
+        aic=aic,
+        bic=bic,
+        bic2=bic2,
+        baseline_chi2=float(chi2_b),
+        baseline_df=int(df_b),
+        n_total=int(n_total),
+        missing="fiml",
+        srmr_nomean=srmr(h1_cov, sigma),
     )

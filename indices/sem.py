@@ -20,8 +20,6 @@ Indirect effects are lavaan ``:=`` definitions (products of path labels) and/or 
 from __future__ import annotations
 
 import itertools
-import logging
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -31,9 +29,10 @@ import numpy as np
 import pandas as pd
 from dancerec.indices._threads import single_blas_thread
 from dancerec.indices.cfa import _loadings, _measurement_json
-from dancerec.indices.data import ml_covariance, prepare_items
-from dancerec.indices.estimation import Estimator, FittedModel, MLObjective, estimate, standardized
+from dancerec.indices.data import prepare_items
+from dancerec.indices.estimation import Estimator, FittedModel, estimate, standardized
 from dancerec.indices.fitindices import FitIndices
+from dancerec.indices.resampling import bootstrap, delta_se, montecarlo
 from dancerec.indices.syntax import (
     ModelSpec,
     as_spec,
@@ -41,8 +40,7 @@ from dancerec.indices.syntax import (
     measurement_syntax,
     parse_model,
 )
-from scipy import optimize
-from threadpoolctl import threadpool_limits
+from scipy import stats
 
 from dancerec.errors import UserError
 
@@ -117,6 +115,11 @@ class SEMResult:
         return self.fit.n
 
     @property
+    def n_note(self) -> str:
+        """'N used k of n' with the reason the rest were not used."""
+        return self.fitted.n_note if self.fitted is not None else f"N used {self.fit.n}"
+
+    @property
     def parameters(self) -> pd.DataFrame:
         """All parameters in semopy/lavaan column names: lval, op, rval, estimate, std, se, z, p."""
         p = self.params.rename(columns={"lhs": "lval", "rhs": "rval"})
@@ -124,7 +127,7 @@ class SEMResult:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON payload of ``dancerec indices sem --json``."""
-        out = _measurement_json(self.fit, self.loadings)
+        out = _measurement_json(self.fit, self.loadings, self.n_note)
         out["paths"] = [
             {"lhs": r.lhs, "rhs": r.rhs, "estimate": r.estimate, "std": r.std, "se": r.se, "z": r.z, "p": r.p}
             for r in self.paths.itertuples()
@@ -138,6 +141,8 @@ class SEMResult:
                 "std": r.std,
                 "ci": [r.ci_low, r.ci_high],
                 "std_ci": [r.std_ci_low, r.std_ci_high],
+                "se_delta": r.se_delta,
+                "p_delta": r.p,
             }
             for r in self.indirect.itertuples()
         ]
@@ -232,135 +237,6 @@ class _Effects:
 
 
 # ----------------------------------------------------------------------------------------------
-# resampling
-# ----------------------------------------------------------------------------------------------
-def _fixed_x_locations(fm: FittedModel) -> list[tuple[np.ndarray, tuple[int, int], int, int]]:
-    """(matrix, index, i, j) of every fixed (co)variance of observed exogenous covariates."""
-    m = fm.model
-    pos = {v: k for k, v in enumerate(fm.observed)}
-    xs = {fm.observed[i] for i in fm.fixed_x}
-    out = []
-    for param in m.parameters.values():
-        if param.active:
-            continue
-        for loc in param.locations:
-            if loc.matrix is not m.mx_psi:
-                continue
-            a, b = m.names_psi[0][loc.indices[0]], m.names_psi[1][loc.indices[1]]
-            if a in xs and b in xs:
-                out.append((loc.matrix, loc.indices, pos[a], pos[b]))
-    return out
-
-
-def _refit(
-    objective: MLObjective,
-    s: np.ndarray,
-    theta0: np.ndarray,
-    bounds: list,
-    fixed_x: list,
-    est: Estimator,
-) -> bool:
-    """Refit the model to covariance ``s`` from ``theta0`` (warm start); False when it fails."""
-    m = objective.model
-    try:
-        np.linalg.cholesky(s)
-    except np.linalg.LinAlgError:
-        return False
-    objective.set_cov(s)
-    for mx, idx, i, j in fixed_x:
-        mx[idx] = s[i, j]
-        mx[idx[::-1]] = s[i, j]
-    res = optimize.minimize(
-        objective,
-        theta0,
-        jac=True,
-        bounds=bounds,
-        method=est.solver,
-        options={"ftol": est.ftol, "maxiter": est.maxiter},
-    )
-    if not res.success or not np.isfinite(res.fun):
-        return False
-    m.param_vals = res.x
-    m.update_matrices(res.x)
-    return True
-
-
-def _restore(fm: FittedModel, theta: np.ndarray, fixed_x: list) -> None:
-    m = fm.model
-    for mx, idx, i, j in fixed_x:
-        mx[idx] = fm.s[i, j]
-        mx[idx[::-1]] = fm.s[i, j]
-    m.param_vals = theta.copy()
-    m.update_matrices(theta)
-
-
-def _bootstrap(
-    fm: FittedModel,
-    x: np.ndarray,
-    effects: _Effects,
-    n_boot: int,
-    seed: int,
-    est: Estimator,
-    progress: Callable[[int, int], None] | None,
-) -> tuple[np.ndarray, np.ndarray, int]:
-    rng = np.random.default_rng(seed)
-    theta = fm.model.param_vals.copy()
-    bounds = fm.model.get_bounds()
-    fixed_x = _fixed_x_locations(fm)
-    n = x.shape[0]
-    objective = MLObjective(fm.model, fm.s)
-    raw, std = [], []
-    failed = 0
-    try:
-        with threadpool_limits(1), warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            logging.disable(logging.WARNING)
-            for b in range(n_boot):
-                idx = rng.integers(0, n, n)
-                s = ml_covariance(x[idx])
-                if _refit(objective, s, theta, bounds, fixed_x, est):
-                    e, sd = effects()
-                    raw.append(e)
-                    std.append(sd)
-                else:
-                    failed += 1
-                if progress is not None:
-                    progress(b + 1, n_boot)
-    finally:
-        logging.disable(logging.NOTSET)
-        _restore(fm, theta, fixed_x)
-    return np.array(raw), np.array(std), failed
-
-
-def _montecarlo(
-    fm: FittedModel, effects: _Effects, n_draws: int, seed: int
-) -> tuple[np.ndarray, np.ndarray, int]:
-    m = fm.model
-    theta = m.param_vals.copy()
-    with threadpool_limits(1), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        _, acov = m.calc_fim(inverse=True)
-    rng = np.random.default_rng(seed)
-    draws = rng.multivariate_normal(theta, (acov + acov.T) / 2, size=n_draws, method="eigh")
-    raw, std = [], []
-    failed = 0
-    try:
-        with np.errstate(all="ignore"):
-            for d in draws:
-                m.update_matrices(d)
-                e, sd = effects()
-                if np.all(np.isfinite(sd)):
-                    raw.append(e)
-                    std.append(sd)
-                else:
-                    failed += 1
-    finally:
-        m.param_vals = theta
-        m.update_matrices(theta)
-    return np.array(raw), np.array(std), failed
-
-
-# ----------------------------------------------------------------------------------------------
 def _paths(params: pd.DataFrame) -> pd.DataFrame:
     sub = params[params["kind"] == "regression"]
     return sub[["lhs", "rhs", "label", "estimate", "std", "se", "z", "p"]].reset_index(drop=True)
@@ -380,6 +256,8 @@ def fit_sem(
     min_indicators: int = 3,
     source: str = "model",
     progress: Callable[[int, int], None] | None = None,
+    missing: str | None = None,
+    std_lv: bool = False,
 ) -> SEMResult:
     """Fit a structural equation model and its indirect effects.
 
@@ -394,21 +272,41 @@ def fit_sem(
         raise UserError("the number of resamples must be positive")
     spec = as_spec(syntax)
     est = estimator or Estimator()
-    fm = estimate(data, spec, estimator=est, min_indicators=min_indicators, source=source)
+    fm = estimate(
+        data,
+        spec,
+        estimator=est,
+        min_indicators=min_indicators,
+        source=source,
+        missing=missing,
+        std_lv=std_lv,
+    )
     chains: dict[str, list[str]] = {}
     if indirect is not None:
         items = indirect.items() if isinstance(indirect, Mapping) else ((" -> ".join(c), c) for c in indirect)
         chains = {str(k): [str(v) for v in c] for k, c in items}
     effects = _Effects(fm, chains)
     base_raw, base_std = effects() if effects.names else (np.array([]), np.array([]))
+    se_delta = delta_se(fm, effects) if effects.names else np.array([])
     raw = std = np.empty((0, len(effects.names)))
     failed, n_done = 0, 0
     if effects.names and ci == "bootstrap":
-        x = prepare_items(data, fm.observed, min_n=1, need_pd=False).frame[fm.observed].to_numpy(float)
-        raw, std, failed = _bootstrap(fm, x, effects, n_boot, seed, est, progress)
+        x = (
+            prepare_items(
+                data,
+                fm.observed,
+                min_n=1,
+                need_pd=False,
+                missing=fm.missing,
+                complete=[fm.observed[i] for i in fm.fixed_x],
+            )
+            .frame[fm.observed]
+            .to_numpy(float)
+        )
+        raw, std, failed = bootstrap(fm, x, effects, n_boot, seed, est, progress)
         n_done = n_boot
     elif effects.names and ci == "montecarlo":
-        raw, std, failed = _montecarlo(fm, effects, n_boot, seed)
+        raw, std, failed = montecarlo(fm, effects, n_boot, seed)
         n_done = n_boot
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
     rows = []
@@ -424,6 +322,9 @@ def fit_sem(
             "std_ci_high": np.nan,
             "se": np.nan,
             "std_se": np.nan,
+            "se_delta": float(se_delta[k]),
+            "z": float(base_raw[k] / se_delta[k]) if se_delta[k] > 0 else np.nan,
+            "p": float(2 * stats.norm.sf(abs(base_raw[k] / se_delta[k]))) if se_delta[k] > 0 else np.nan,
         }
         if len(raw):
             lo, hi = np.percentile(raw[:, k], q)
@@ -450,6 +351,9 @@ def fit_sem(
             "std_ci_high",
             "se",
             "std_se",
+            "se_delta",
+            "z",
+            "p",
         ],
     )
     stdz = standardized(fm.model)
@@ -476,7 +380,7 @@ def fit_sem(
         seed=seed,
         converged=fm.converged,
         problems=problems,
-        estimator=est.describe(),
+        estimator=est.describe(fm.missing),
         syntax=fm.spec.to_lavaan(),
         n_dropped=fm.n_dropped,
         params=params,

@@ -5,7 +5,10 @@ Supported operators (the subset a measurement or structural model for a question
 parameter: sums and products of labels, e.g. ``ind := a*b``, for indirect effects). A right-hand
 term may carry a label (``a*x``) or a fixed value (``1*x``), as in lavaan. Comments start with ``#``
 or ``!``; statements end at a newline or ``;`` and continue onto the next line after a trailing ``+``.
-Intercepts (``~ 1``) and inequality constraints are refused with a clear message.
+Free intercepts of observed variables (``x ~ 1``: lavaan's mean structure, saturated), equality
+constraints between labels (``a == b``: written to semopy as one shared label) and freed markers
+(``NA*x``) are supported; ``ModelSpec.std_lv`` is lavaan's ``std.lv = TRUE``. Latent means, fixed or
+labelled intercepts and inequality constraints are refused with a clear message.
 
 The model is handed to semopy with the same syntax (semopy reads labels as named parameters, so a
 label used twice is an equality constraint, as in lavaan); defined parameters are evaluated by
@@ -52,6 +55,7 @@ class Term:
     rhs: str
     label: str | None = None
     fixed: float | None = None
+    free: bool = False  # NA*x: a parameter lavaan would fix by default (the marker loading) is freed
 
 
 @dataclass
@@ -60,6 +64,9 @@ class ModelSpec:
 
     terms: list[Term] = field(default_factory=list)
     defined: dict[str, str] = field(default_factory=dict)
+    intercepts: list[str] = field(default_factory=list)  # observed variables with ``x ~ 1``
+    equalities: list[tuple[str, str]] = field(default_factory=list)  # ``a == b`` between labels
+    std_lv: bool = False  # lavaan's std.lv: latent variances fixed at 1, every loading free
 
     @property
     def measurement(self) -> dict[str, list[str]]:
@@ -103,8 +110,45 @@ class ModelSpec:
     def labels(self) -> dict[str, Term]:
         return {t.label: t for t in self.terms if t.label is not None}
 
+    def _canonical(self) -> dict[str, str]:
+        """label -> the label it is constrained equal to (``a == b``: b is written as a for semopy)."""
+        parent: dict[str, str] = {}
+
+        def find(x: str) -> str:
+            while parent.get(x, x) != x:
+                x = parent[x]
+            return x
+
+        for a, b in self.equalities:
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                parent[rb] = ra
+        return {lab: find(lab) for lab in parent}
+
     def to_semopy(self) -> str:
-        """The model in the syntax semopy reads (without the defined parameters)."""
+        """The model in the syntax semopy reads (without defined parameters and intercepts).
+
+        Equalities become shared labels; freed markers (``NA*x``, ``std_lv``) get an internal label
+        (starting with '_', shown as no label), which is how semopy is told not to fix them at 1.
+        """
+        canon = self._canonical()
+        lines = []
+        variances = {t.lhs for t in self.terms if t.op == "~~" and t.lhs == t.rhs}
+        for t in self.terms:
+            mod = ""
+            if t.fixed is not None:
+                mod = f"{t.fixed!r}*"
+            elif t.label is not None:
+                mod = f"{canon.get(t.label, t.label)}*"
+            elif t.free or (self.std_lv and t.op == "=~"):
+                mod = f"_free_{t.lhs}_{t.rhs}*".replace(".", "_")
+            lines.append(f"{t.lhs} {t.op} {mod}{t.rhs}")
+        if self.std_lv:
+            lines += [f"{f} ~~ 1.0*{f}" for f in self.latent if f not in variances]
+        return "\n".join(lines)
+
+    def to_lavaan(self) -> str:
+        """The model written back as lavaan syntax (one statement a line; std.lv is a call option)."""
         lines = []
         for t in self.terms:
             mod = ""
@@ -112,15 +156,13 @@ class ModelSpec:
                 mod = f"{t.fixed!r}*"
             elif t.label is not None:
                 mod = f"{t.label}*"
+            elif t.free:
+                mod = "NA*"
             lines.append(f"{t.lhs} {t.op} {mod}{t.rhs}")
+        lines += [f"{v} ~ 1" for v in self.intercepts]
+        lines += [f"{a} == {b}" for a, b in self.equalities]
+        lines += [f"{k} := {v}" for k, v in self.defined.items()]
         return "\n".join(lines)
-
-    def to_lavaan(self) -> str:
-        """The model written back as lavaan syntax (one statement a line)."""
-        text = self.to_semopy()
-        if self.defined:
-            text += "\n" + "\n".join(f"{k} := {v}" for k, v in self.defined.items())
-        return text
 
 
 def _statements(text: str) -> list[tuple[int, str]]:
@@ -156,7 +198,7 @@ def _parse_term(text: str, lineno: int, source: str) -> tuple[str, str | None, f
     except ValueError:
         pass
     if mod.upper() == "NA":
-        return var, None, None
+        return var, "NA", None
     if not _NAME_RE.match(mod):
         raise ModelSyntaxError(
             f"{source}, line {lineno}: modifier {mod!r} is neither a number nor a label (use a*x or 1*x)"
@@ -169,9 +211,14 @@ def parse_model(syntax: str, *, source: str = "model") -> ModelSpec:
     spec = ModelSpec()
     for lineno, stmt in _statements(syntax):
         op = next((o for o in _OPS if o in stmt), None)
+        if op is None and "==" in stmt:
+            spec.equalities.append(_parse_equality(stmt, lineno, source))
+            continue
         if op is None:
-            if any(c in stmt for c in ("==", "<", ">")):
-                raise ModelSyntaxError(f"{source}, line {lineno}: constraints are not supported: {stmt!r}")
+            if any(c in stmt for c in ("<", ">")):
+                raise ModelSyntaxError(
+                    f"{source}, line {lineno}: inequality constraints are not supported: {stmt!r}"
+                )
             raise ModelSyntaxError(f"{source}, line {lineno}: no operator (=~, ~, ~~, :=) in {stmt!r}")
         lhs, rhs = (s.strip() for s in stmt.split(op, 1))
         if op == ":=":
@@ -183,17 +230,33 @@ def parse_model(syntax: str, *, source: str = "model") -> ModelSpec:
         if not _NAME_RE.match(lhs):
             raise ModelSyntaxError(f"{source}, line {lineno}: bad variable name {lhs!r}")
         if op == "~" and rhs.strip() == "1":
+            spec.intercepts.append(lhs)
+            continue
+        if op == "~" and re.fullmatch(r".*\*\s*1", rhs.strip()):
             raise ModelSyntaxError(
-                f"{source}, line {lineno}: intercepts (~ 1) are not supported; "
-                "mean structures are handled by the invariance analysis"
+                f"{source}, line {lineno}: labelled or fixed intercepts ({stmt!r}) are not supported; "
+                "free intercepts (x ~ 1) are; mean constraints belong to the invariance analysis"
             )
         if not rhs:
             raise ModelSyntaxError(f"{source}, line {lineno}: nothing on the right of {op!r}")
         for part in rhs.split("+"):
             var, label, fixed = _parse_term(part, lineno, source)
-            spec.terms.append(Term(lhs, op, var, label, fixed))
+            free = label == "NA"
+            spec.terms.append(Term(lhs, op, var, None if free else label, fixed, free))
     if not spec.terms:
         raise ModelSyntaxError(f"{source}: the model has no statements")
+    latent = set(spec.latent)
+    bad = [v for v in spec.intercepts if v in latent]
+    if bad:
+        raise ModelSyntaxError(
+            f"{source}: latent means (intercepts {', '.join(bad)} ~ 1) are not supported in a single-group model"
+        )
+    for a, b in spec.equalities:
+        unknown = sorted({a, b} - set(spec.labels))
+        if unknown:
+            raise ModelSyntaxError(
+                f"{source}: equality constraint {a} == {b} uses unknown label(s) {', '.join(unknown)}"
+            )
     for name, expr in spec.defined.items():
         unknown = sorted(_expression_names(expr) - set(spec.labels))
         if unknown:
@@ -201,6 +264,16 @@ def parse_model(syntax: str, *, source: str = "model") -> ModelSpec:
                 f"{source}: defined parameter {name!r} uses unknown label(s) {', '.join(unknown)}"
             )
     return spec
+
+
+def _parse_equality(stmt: str, lineno: int, source: str) -> tuple[str, str]:
+    """``a == b`` between two labels (the only constraint form supported)."""
+    lhs, rhs = (x.strip() for x in stmt.split("==", 1))
+    if not (_NAME_RE.match(lhs) and _NAME_RE.match(rhs)):
+        raise ModelSyntaxError(
+            f"{source}, line {lineno}: only equality of two labels (a == b) is supported, not {stmt!r}"
+        )
+    return lhs, rhs
 
 
 def read_model_file(path: str | Path) -> ModelSpec:

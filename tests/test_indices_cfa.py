@@ -86,7 +86,9 @@ def test_hs1939_estimates_match_lavaan(hs_fit):
 def test_hs1939_json_has_exactly_the_documented_keys(hs_fit):
     payload = hs_fit.to_json()
     assert set(payload) == {"n", "chi2", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci", "srmr", "aic", "bic",
-                            "loadings"}  # fmt: skip
+                            "loadings", "n_used", "n_total", "missing", "n_note", "loglik",
+                            "npar", "robust"}  # fmt: skip
+    assert (payload["n_used"], payload["n_total"], payload["missing"]) == (301, 301, "listwise")
     assert len(payload["rmsea_ci"]) == 2
     assert set(payload["loadings"][0]) == {"factor", "item", "estimate", "std", "se", "p"}
 
@@ -191,6 +193,9 @@ def test_bad_input_is_refused_with_a_clear_message(hs):
 def test_listwise_deletion_is_counted(hs):
     data = hs.copy()
     data.loc[data.index[:10], "x4"] = np.nan
-    res = fit_cfa(data, HS_MODEL)
+    res = fit_cfa(data, HS_MODEL, missing="listwise")
     assert res.n == 291
     assert res.n_dropped == 10
+    # the default with missing cells is FIML: every respondent with an answer is used
+    fiml = fit_cfa(data, HS_MODEL)
+    assert (fiml.n, fiml.n_dropped, fiml.fit.missing) == (301, 0, "fiml")

@@ -40,7 +40,8 @@ def test_cfa_from_a_csv_and_a_model_file(hs_files, tmp_path):
     assert "CFA fit" in res.stdout
     payload = json.loads(out.read_text())
     assert set(payload) == {"n", "chi2", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci", "srmr", "aic", "bic",
-                            "loadings"}  # fmt: skip
+                            "loadings", "n_used", "n_total", "missing", "n_note", "loglik",
+                            "npar", "robust"}  # fmt: skip
     assert payload["chi2"] == pytest.approx(85.306, abs=5e-4)
     assert payload["rmsea_ci"] == pytest.approx([0.0714, 0.1137], abs=5e-4)
     assert len(payload["loadings"]) == 9

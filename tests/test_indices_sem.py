@@ -190,3 +190,197 @@ def test_estimate_reports_nonconvergence_honestly(big):
     fm = estimate(big.items, {d: STRUCTURE[d] for d in ("content", "risk")}, estimator=Estimator(maxiter=1))
     assert not fm.converged
     assert any("did not converge" in p for p in fm.problems)
+
+
+PD_LABELLED = """
+ind60 =~ x1 + x2 + x3
+dem60 =~ y1 + y2 + y3 + y4
+dem65 =~ y5 + y6 + y7 + y8
+dem60 ~ a*ind60
+dem65 ~ c*ind60 + b*dem60
+y1 ~~ y5
+y2 ~~ y4 + y6
+y3 ~~ y7
+y4 ~~ y8
+y6 ~~ y8
+ind := a*b
+"""
+
+
+def test_political_democracy_bootstrap_counts_failed_resamples_instead_of_crashing():
+    # regression: every seed used to end in "LinAlgError: Singular matrix" from an unguarded inverse
+    from dancerec.indices.estimation import MLObjective
+    from semopy.examples import political_democracy
+
+    data = political_democracy.get_data()
+    res = fit_sem(data, PD_LABELLED, ci="bootstrap", n_boot=40, seed=1)
+    assert res.n_resamples + res.n_failed == 40
+    assert res.n_resamples >= 30
+    row = res.indirect.iloc[0]
+    assert row["ci_low"] < row["estimate"] < row["ci_high"]
+    if res.n_failed:
+        assert any("resamples failed" in p for p in res.problems)
+    # the guarded objective: a singular Sigma gives +inf instead of raising
+    fm = res.fitted
+    obj = MLObjective(fm.model, fm.s)
+    bad = fm.model.param_vals.copy() * 0.0
+    f, g = obj(bad)
+    assert f == np.inf and np.all(g == 0)
+
+
+def _pd_reference():
+    import re
+    from pathlib import Path
+
+    folder = Path(__file__).parent / "fixtures" / "R" / "sem_syntax"
+    src = (folder / "sem_syntax.R").read_text()
+    models = {m: re.search(m + r' = "(.*?)"', src, re.S).group(1) for m in ("equal", "defined")}
+    return folder, models, pd.read_csv(folder / "fit.csv"), pd.read_csv(folder / "params.csv")
+
+
+@pytest.mark.parametrize(
+    ("run", "model", "missing"),
+    [("equal_ml", "equal", False), ("defined_ml", "defined", False), ("defined_fiml", "defined", True),
+     ("equal_fiml", "equal", True)],
+)  # fmt: skip
+def test_political_democracy_labels_equalities_and_fiml_match_lavaan(run, model, missing):
+    from semopy.examples import political_democracy
+
+    folder, models, fits, params = _pd_reference()
+    data = pd.read_csv(folder / "pd_missing.csv") if missing else political_democracy.get_data()
+    res = fit_sem(data, models[model], ci="none")
+    ref = fits[fits["run"] == run].set_index("measure")["value"]
+    f = res.fit
+    assert (f.df, f.npar, f.n) == (ref["df"], ref["npar"], ref["nobs"])
+    assert f.missing == ("fiml" if missing else "listwise")
+    for key, mine in {"chisq": f.chi2, "cfi": f.cfi, "tli": f.tli, "rmsea": f.rmsea, "srmr": f.srmr,
+                      "logl": f.loglik, "bic": f.bic, "baseline.chisq": f.baseline_chi2}.items():  # fmt: skip
+        assert mine == pytest.approx(ref[key], abs=1e-3), key
+    p = params[params["run"] == run].copy()
+    p["rhs"] = p["rhs"].fillna("")
+    p = p.set_index(["lhs", "op", "rhs"])
+    j = res.params.set_index(["lhs", "op", "rhs"]).join(
+        p[["est", "se", "std_all"]].add_suffix("_r"), how="inner"
+    )
+    assert len(j) >= 34
+    assert np.abs(j["estimate"] - j["est_r"]).max() < 1e-3
+    assert np.abs(j["std"] - j["std_all_r"]).max() < 1e-3  # incl. residual covariances (residual SDs)
+    se = j.dropna(subset=["se_r"])
+    se = se[se["se_r"] > 0]
+    assert np.abs(se["se"] - se["se_r"]).max() < 1e-3
+    defined = p[p.index.get_level_values("op") == ":="]
+    for row in res.indirect.itertuples():
+        r = defined[defined.index.get_level_values("lhs") == row.name].iloc[0]
+        assert row.estimate == pytest.approx(r["est"], abs=1e-3)
+        assert row.std == pytest.approx(r["std_all"], abs=1e-3)
+        assert row.se_delta == pytest.approx(r["se"], abs=1e-3)  # delta method, lavaan's := SE
+
+
+def test_std_lv_identification_matches_lavaan():
+    from semopy.examples import political_democracy
+
+    _, models, fits, params = _pd_reference()
+    res = fit_sem(political_democracy.get_data(), models["defined"], ci="none", std_lv=True)
+    ref = fits[fits["run"] == "defined_stdlv"].set_index("measure")["value"]
+    assert res.fit.chi2 == pytest.approx(ref["chisq"], abs=1e-3)
+    assert (res.fit.df, res.fit.npar) == (ref["df"], ref["npar"])
+    p = params[params["run"] == "defined_stdlv"].copy()
+    p["rhs"] = p["rhs"].fillna("")
+    p = p.set_index(["lhs", "op", "rhs"])
+    j = res.params.set_index(["lhs", "op", "rhs"]).join(p[["est", "se"]].add_suffix("_r"), how="inner")
+    assert np.abs(j["estimate"] - j["est_r"]).max() < 1e-3
+    assert j.loc[("ind60", "=~", "x1"), "se"] == pytest.approx(j.loc[("ind60", "=~", "x1"), "se_r"], abs=1e-3)
+    # every loading free, every latent (residual) variance fixed at 1
+    assert res.params.loc[res.params["op"] == "=~", "free"].all()
+    var = res.params[(res.params["kind"] == "variance")]
+    assert (var["estimate"] == 1.0).all() and not var["free"].any()
+    defined = p[p.index.get_level_values("op") == ":="].reset_index().set_index("lhs")
+    for row in res.indirect.itertuples():
+        r = defined.loc[row.name]
+        assert row.estimate == pytest.approx(r["est"], abs=1e-3)
+        assert row.se_delta == pytest.approx(r["se"], abs=1e-3)
+
+
+def test_equality_constraint_operator_equals_shared_labels_in_lavaan():
+    from semopy.examples import political_democracy
+
+    _, models, fits, _ = _pd_reference()
+    # lavaan's tutorial model written with six labels and three a == b constraints
+    text = models["equal"].replace("a*y6", "a2*y6").replace("b*y7", "b2*y7").replace("c*y8", "c2*y8")
+    text += "\na == a2\nb == b2\nc2 == c"
+    res = fit_sem(political_democracy.get_data(), text, ci="none")
+    ref = fits[fits["run"] == "equal_ml"].set_index("measure")["value"]
+    assert res.fit.chi2 == pytest.approx(ref["chisq"], abs=1e-3)
+    assert (res.fit.df, res.fit.npar) == (ref["df"], ref["npar"])
+
+
+def test_free_intercepts_give_lavaans_mean_structure():
+    from semopy.examples import holzinger39
+
+    hs = holzinger39.get_data()
+    base = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
+    plain = fit_sem(hs, base, ci="none")
+    means = fit_sem(hs, base + "\nx1 ~ 1", ci="none")
+    assert means.fit.chi2 == pytest.approx(plain.fit.chi2, abs=1e-9)
+    # lavaan cfa(..., meanstructure = TRUE): npar 30, AIC 7535.490, BIC 7646.703 (HS tutorial)
+    assert means.fit.npar == 30
+    assert means.fit.aic == pytest.approx(7535.490, abs=1e-3)
+    assert means.fit.bic == pytest.approx(7646.703, abs=1e-3)
+    icp = means.params[means.params["op"] == "~1"].set_index("lhs")
+    assert icp.at["x1", "estimate"] == pytest.approx(hs["x1"].mean())
+    assert icp.at["x1", "se"] == pytest.approx(0.067, abs=5e-4)
+
+
+def test_fiml_with_observed_covariates_matches_lavaan_fixed_x():
+    # tests/fixtures/R/sem_syntax/fixedx.R: complete covariates x1, x2; incomplete indicators
+    folder = _pd_reference()[0]
+    data = pd.read_csv(folder / "fixedx_data.csv")
+    model = "dem60 =~ y1 + y2 + y3 + y4\ndem65 =~ y5 + y6 + y7 + y8\ndem60 ~ x1 + x2\ndem65 ~ dem60 + x1"
+    res = fit_sem(data, model, ci="none")
+    ref = pd.read_csv(folder / "fixedx_fit.csv").set_index("measure")["value"]
+    f = res.fit
+    assert f.missing == "fiml" and (f.n, f.npar, f.df) == (ref["nobs"], ref["npar"], ref["df"])
+    mine = {"chisq": f.chi2, "cfi": f.cfi, "tli": f.tli, "rmsea": f.rmsea, "srmr": f.srmr, "logl": f.loglik,
+            "aic": f.aic, "bic": f.bic, "baseline.chisq": f.baseline_chi2}  # fmt: skip
+    for key, value in mine.items():
+        assert value == pytest.approx(ref[key], abs=1e-3), key  # logL leaves the covariates out, as lavaan
+    p = pd.read_csv(folder / "fixedx_params.csv")
+    p["rhs"] = p["rhs"].fillna("")
+    p = p.set_index(["lhs", "op", "rhs"])
+    j = res.params.set_index(["lhs", "op", "rhs"]).join(p.add_suffix("_r"), how="inner")
+    assert len(j) == 32  # incl. the intercepts nu (not the implied means)
+    assert np.abs(j["estimate"] - j["est_r"]).max() < 1e-3
+    assert np.abs(j["std"] - j["std_all_r"]).max() < 1e-3
+    assert np.nanmax(np.abs(j["se"] - j["se_r"])) < 1e-3
+
+
+def test_complete_data_loglik_leaves_fixed_covariates_out_as_lavaan():
+    from semopy.examples import political_democracy
+
+    model = "dem60 =~ y1 + y2 + y3 + y4\ndem65 =~ y5 + y6 + y7 + y8\ndem60 ~ x1 + x2\ndem65 ~ dem60 + x1"
+    res = fit_sem(political_democracy.get_data(), model, ci="none")
+    # lavaan 0.6.14 sem(model, PoliticalDemocracy): logl -1323.580, aic 2687.161, npar 20, chisq 68.085
+    assert res.fit.loglik == pytest.approx(-1323.580, abs=1e-3)
+    assert res.fit.aic == pytest.approx(2687.161, abs=1e-3)
+    assert res.fit.chi2 == pytest.approx(68.085, abs=1e-3)
+
+
+def test_cli_sem_bootstrap_on_political_democracy_exits_0_and_reports_failures(tmp_path):
+    import json
+
+    from semopy.examples import political_democracy
+    from typer.testing import CliRunner
+
+    from dancerec.cli.main import app
+
+    political_democracy.get_data().to_csv(tmp_path / "pd.csv", index=False)
+    (tmp_path / "pd.lav").write_text(PD_LABELLED, encoding="utf-8")
+    out = tmp_path / "sem.json"
+    args = ["indices", "sem", "--data", str(tmp_path / "pd.csv"), "--model", str(tmp_path / "pd.lav"),
+            "--ci", "bootstrap", "--bootstrap", "40", "--seed", "1", "--json", str(out)]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    payload = json.loads(out.read_text())
+    ind = payload["indirect"][0]
+    assert ind["name"] == "ind" and ind["ci"][0] < ind["estimate"] < ind["ci"][1]
+    assert ind["se_delta"] == pytest.approx(0.355422, abs=1e-3)  # lavaan's delta-method SE of a*b

@@ -41,8 +41,11 @@ def test_parse_measurement_regressions_labels_and_definitions():
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("f ~ 1", "intercepts"),
-        ("a == b", "constraints"),
+        ("f =~ a1 + a2 + a3\nf ~ 1", "latent means"),
+        ("f =~ a1 + a2 + a3\na1 ~ 0*1", "intercepts"),
+        ("f =~ a1 + a*a2 + a3\na == b", "unknown label"),
+        ("f =~ a1 + a*a2 + b*a3\na == 2*b", "only equality of two labels"),
+        ("a < b", "inequality"),
         ("f a1 a2", "no operator"),
         ("f =~ a1 + 2b", "cannot read term"),
         ("f =~ a1 + a2 + a3\nind := p*q", "unknown label"),
@@ -70,3 +73,19 @@ def test_check_against_data_and_generation(tmp_path):
     assert read_model_file(path).measurement == {"f": ["a1", "a2", "a3"]}
     with pytest.raises(UserError, match="cannot read the model file"):
         read_model_file(tmp_path / "missing.lav")
+
+
+def test_intercepts_equalities_free_markers_and_std_lv_are_parsed_and_written_back():
+    text = "f =~ NA*a1 + p*a2 + q*a3\ng =~ b1 + b2 + b3\na1 ~ 1\np == q"
+    spec = parse_model(text)
+    assert spec.intercepts == ["a1"]
+    assert spec.equalities == [("p", "q")]
+    assert next(t for t in spec.terms if t.rhs == "a1").free
+    assert parse_model(spec.to_lavaan()).to_lavaan() == spec.to_lavaan()
+    assert "NA*a1" in spec.to_lavaan() and "p == q" in spec.to_lavaan()
+    sem = spec.to_semopy()
+    assert "f =~ p*a3" in sem  # q is written as p: one shared parameter
+    assert "_free_f_a1*a1" in sem
+    spec.std_lv = True
+    sem = spec.to_semopy()
+    assert "g =~ _free_g_b1*b1" in sem and "f ~~ 1.0*f" in sem and "g ~~ 1.0*g" in sem

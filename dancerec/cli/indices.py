@@ -405,12 +405,54 @@ def efa(
     )
 
 
-def _print_fit(fit, title: str) -> None:
+def _export_r(path: Path, data, fitted, kind: str) -> None:
+    from dancerec.indices.rexport import write_r_export
+
+    script, csv = write_r_export(path, data, fitted, kind=kind)
+    console.print(f"R script written to {script} (data: {csv.name})", highlight=False)
+
+
+def _print_fit(fit, title: str, n_note: str = "") -> None:
     from dancerec.indices.cfa import fit_table
 
     t = fit_table(fit)
     t["value"] = t["value"].astype(float)
     print_table(t, title=title)
+    if n_note:
+        _note([n_note])
+
+
+_EstimatorOption = Annotated[
+    str,
+    typer.Option(
+        "--estimator",
+        help="ml (normal-theory ML; FIML with missing answers) or mlr (robust ML: Yuan-Bentler scaled "
+        "chi2, robust CFI/TLI/RMSEA, sandwich SEs; complete cases).",
+    ),
+]
+_StdLvOption = Annotated[
+    bool,
+    typer.Option(
+        "--std-lv", help="Identify factors by unit variances (lavaan std.lv = TRUE) instead of markers."
+    ),
+]
+_ExportROption = Annotated[
+    Path | None,
+    typer.Option(
+        "--export-r",
+        help="Write an R script (and the analysed data as a CSV beside it) that reproduces this fit in lavaan.",
+        show_default=False,
+    ),
+]
+_MissingOption = Annotated[
+    str | None,
+    typer.Option(
+        "--missing",
+        help="Missing answers: fiml (full-information ML, every respondent with an answer is used; the "
+        "default when answers are missing) or listwise (complete cases only).",
+        show_default=False,
+    ),
+]
 
 
 @app.command()
@@ -422,25 +464,50 @@ def cfa(
     exclude_flagged: ExcludeOption = False,
     group_column: GroupColumnOption = None,
     recoded: RecodedOption = False,
+    missing: _MissingOption = None,
+    estimator: _EstimatorOption = "ml",
+    std_lv: _StdLvOption = False,
+    export_r: _ExportROption = None,
+    mi: Annotated[
+        bool,
+        typer.Option("--mi", help="Modification indices (lavaan's modindices: score tests with EPC)."),
+    ] = False,
+    mi_top: Annotated[int, typer.Option("--mi-top", help="How many modification indices to show.")] = 10,
     json_path: JsonOption = None,
 ) -> None:
     """Confirmatory factor analysis of the measurement model (ML, lavaan-comparable fit indices)."""
     from dancerec.indices.cfa import fit_cfa
+    from dancerec.indices.estimation import Estimator
 
     src, _ = _source(study, data, instrument, model, exclude_flagged, group_column, recoded)
     _header(src)
     res = fit_cfa(
-        src.items, src.model if src.model is not None else src.structure, source=str(model or "model")
+        src.items,
+        src.model if src.model is not None else src.structure,
+        source=str(model or "model"),
+        missing=missing,
+        estimator=Estimator(name=estimator.lower()),
+        std_lv=std_lv,
     )
-    _print_fit(res.fit, "CFA fit")
+    _print_fit(res.fit, "CFA fit", res.n_note)
     print_table(res.loadings, title="loadings (std = completely standardised)")
     print_table(res.factor_correlations, title="factor correlations", index=True)
     print_table(res.largest_residuals(8), title="largest residual correlations")
-    if res.n_dropped:
-        _note([f"{res.n_dropped} respondent(s) with missing answers left out (listwise)"])
+    payload = res.to_json()
+    if mi:
+        from dancerec.indices.modindices import modification_indices
+
+        table = modification_indices(res.fitted, top=mi_top)
+        print_table(
+            table,
+            title=f"modification indices (top {mi_top}; chi2 1 df, unadjusted screening values)",
+        )
+        payload["modindices"] = table.to_dict(orient="records")
     _note(res.problems)
     console.print(f"[dim]estimator: {res.estimator}[/]", highlight=False)
-    write_json(json_path, res.to_json())
+    if export_r is not None:
+        _export_r(export_r, src.items, res.fitted, "cfa")
+    write_json(json_path, payload)
 
 
 @app.command()
@@ -467,9 +534,14 @@ def sem(
         int, typer.Option("--bootstrap", min=1, help="Resamples (bootstrap) or draws (montecarlo).")
     ] = 1000,
     seed: SeedOption = None,
+    missing: _MissingOption = None,
+    estimator: _EstimatorOption = "ml",
+    std_lv: _StdLvOption = False,
+    export_r: _ExportROption = None,
     json_path: JsonOption = None,
 ) -> None:
     """Structural equation model: standardised paths, R^2 and indirect effects with confidence intervals."""
+    from dancerec.indices.estimation import Estimator
     from dancerec.indices.sem import default_sem_syntax, fit_sem
     from dancerec.indices.syntax import read_model_file
 
@@ -505,12 +577,15 @@ def sem(
             n_boot=n_boot,
             seed=default_seed if seed is None else seed,
             progress=tick,
+            missing=missing,
+            estimator=Estimator(name=estimator.lower()),
+            std_lv=std_lv,
         )
-    _print_fit(res.fit, "SEM fit")
+    _print_fit(res.fit, "SEM fit", res.n_note)
     print_table(res.paths.drop(columns=["label"]), title="structural paths (std = completely standardised)")
     print_table(res.r2, title="R^2 of the endogenous variables")
     if len(res.indirect):
-        cols = ["name", "estimate", "std", "std_ci_low", "std_ci_high"]
+        cols = ["name", "estimate", "se_delta", "p", "std", "std_ci_low", "std_ci_high"]
         print_table(
             res.indirect[cols],
             title=f"indirect effects ({int(res.level * 100)}% {res.ci_method} CI of std, "
@@ -518,6 +593,8 @@ def sem(
         )
     _note(res.problems)
     console.print(f"[dim]estimator: {res.estimator}[/]", highlight=False)
+    if export_r is not None:
+        _export_r(export_r, data_frame, res.fitted, "sem")
     write_json(json_path, res.to_json())
 
 
@@ -663,7 +740,7 @@ def _demo_indices(ctx: DemoContext) -> None:
         scale_max=src.scale_max,
     )
     out = ctx.out
-    out.print(f"{src.description}; {report.n} complete cases for the CFA/SEM", highlight=False)
+    out.print(f"{src.description}; CFA/SEM: {report.cfa.n_note}", highlight=False)
     rel = report.reliability.table
     print_table(
         rel[["dimension", "n_items", "alpha", "alpha_ci_low", "alpha_ci_high", "omega", "cr", "ave"]],
