@@ -67,6 +67,40 @@ def column_formatter(name: str, values: pd.Series, digits: int = 3) -> Callable[
     return lambda v: apa.num(v, digits)
 
 
+def _row_label_key(label: str) -> str:
+    """A fit-table row label as a column-like name: ``"RMSEA 90% CI low"`` → ``rmsea_ci_low``."""
+    text = label.lower().replace("90% ", "").replace("95% ", "")
+    if text.startswith("p ") or text.startswith("p("):
+        return "p"
+    text = re.sub(r"\(.*?\)", "", text).strip()
+    return {"n total": "n_total", "free parameters": "npar", "chi2/df": "chi2_df"}.get(
+        text, re.sub(r"[^a-z0-9]+", "_", text).strip("_")
+    )
+
+
+def _is_index_value(frame: pd.DataFrame) -> bool:
+    """A two-column (label, value) table whose values are all numbers (or missing)."""
+    if len(frame.columns) != 2 or str(frame.columns[-1]) != "value":
+        return False
+    values = frame["value"]
+    return not pd.api.types.is_bool_dtype(values) and bool(
+        (pd.to_numeric(values, errors="coerce").notna() | values.isna()).all()
+    )
+
+
+def _value_formatter(digits: int) -> Callable[[Any, Any], str]:
+    """Formats an (index, value) table row by row, each value by what its row label names."""
+    cache: dict[str, Callable[[Any], str]] = {}
+
+    def fmt(label: Any, value: Any) -> str:
+        key = _row_label_key(str(label))
+        if key not in cache:
+            cache[key] = column_formatter(key, pd.Series([value], dtype=float), digits)
+        return cache[key](value)
+
+    return fmt
+
+
 def print_table(
     df: pd.DataFrame,
     title: str | None = None,
@@ -83,8 +117,12 @@ def print_table(
         numeric = pd.api.types.is_numeric_dtype(frame[col]) and not pd.api.types.is_bool_dtype(frame[col])
         table.add_column(str(col), justify="right" if numeric else "left")
         formatters.append(column_formatter(str(col), frame[col], digits))
+    by_row = _value_formatter(digits) if _is_index_value(frame) else None
     for row in frame.itertuples(index=False):
-        table.add_row(*(fmt(v) for fmt, v in zip(formatters, row, strict=True)))
+        cells = [fmt(v) for fmt, v in zip(formatters, row, strict=True)]
+        if by_row is not None:  # an (index, value) table such as a fit table: format by the row's label
+            cells[-1] = by_row(row[0], row[-1])
+        table.add_row(*cells)
     (out or console).print(table)
 
 

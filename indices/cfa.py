@@ -216,13 +216,17 @@ def fit_cfa(
     missing: str | None = None,
     std_lv: bool = False,
 ) -> CFAResult:
-    """Fit a CFA measurement model.
+    """Fit a CFA measurement model (ML/MLR; ``Estimator("wlsmv")`` returns an :class:`OrdinalFit`).
 
     ``model`` is lavaan syntax (``visual =~ x1 + x2 + x3``), a parsed :class:`ModelSpec`, or a
     ``{factor: [items]}`` dict (e.g. ``Instrument.dimension_items()``). Items must already be
     reverse-recoded. Raises :class:`dancerec.errors.UserError` for unknown items, factors with fewer
     than ``min_indicators`` items, constant items, too few respondents or a non-PD covariance matrix.
     """
+    if estimator is not None and estimator.name == "wlsmv":
+        from dancerec.indices.ordinal import fit_wlsmv
+
+        return fit_wlsmv(data, model)  # type: ignore[return-value]  # OrdinalFit: same loadings/fit names
     fm = estimate(
         data,
         model,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from dancerec.survey.instrument import load_instrument
 from dancerec.survey.simulate import simulate_responses
 from dancerec.survey.writers import write_responses
@@ -57,3 +58,59 @@ def test_printed_tables_use_apa_numbers():
     assert "3.46" in text
     assert "< .001" in text and ".023" in text and "> .999" in text
     assert " 0.000" not in text and "p = 0" not in text
+
+
+def test_fit_tables_print_counts_as_integers_and_indices_without_leading_zero():
+    out = Console(width=200, record=True)
+    table = pd.DataFrame(
+        {
+            "index": ["N", "df", "p", "CFI", "RMSEA 90% CI low", "AIC"],
+            "value": [318.0, 24.0, 0.0, 0.931, 0.071, 7517.49],
+        }
+    )
+    print_table(table, out=out)
+    text = out.export_text()
+    assert "318" in text and "318.000" not in text and "24.000" not in text
+    assert "< .001" in text and ".931" in text and "0.931" not in text and ".071" in text
+    assert "7517.490" in text
+
+
+def test_wlsmv_is_reachable_from_fit_cfa_and_the_cli(tmp_path):
+    """`--estimator wlsmv` and Estimator("wlsmv") run the ordinal estimator (numbers: test_indices_ordinal)."""
+    import json
+
+    from dancerec.indices.cfa import fit_cfa
+    from dancerec.indices.estimation import Estimator
+    from dancerec.indices.ordinal import OrdinalFit, fit_wlsmv
+    from ordinal_data import FIVE_FACTORS, bfi_items
+
+    items = bfi_items(complete=True).iloc[:600]
+    via_cfa = fit_cfa(items, FIVE_FACTORS, estimator=Estimator(name="wlsmv"))
+    assert isinstance(via_cfa, OrdinalFit)
+    assert via_cfa.fit.chi2_scaled == fit_wlsmv(items, FIVE_FACTORS).fit.chi2_scaled
+    data, model = tmp_path / "bfi.csv", tmp_path / "bfi.lav"
+    items.to_csv(data, index_label="id")
+    model.write_text(FIVE_FACTORS, encoding="utf-8")
+    result = runner.invoke(
+        app,
+        [
+            "indices",
+            "cfa",
+            "--data",
+            str(data),
+            "--model",
+            str(model),
+            "--estimator",
+            "wlsmv",
+            "--json",
+            str(tmp_path / "w.json"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "CFA fit (WLSMV)" in result.output and "CFI scaled" in result.output
+    payload = json.loads((tmp_path / "w.json").read_text(encoding="utf-8"))
+    assert payload["estimator"] == "WLSMV"
+    assert payload["fit"]["chi2_scaled"] == pytest.approx(via_cfa.fit.chi2_scaled)
+    # ML on the same data recommends WLSMV (6-point items with floor/ceiling effects)
+    ml = runner.invoke(app, ["indices", "cfa", "--data", str(data), "--model", str(model)])
+    assert "recommended estimator: WLSMV" in ml.output

@@ -426,8 +426,9 @@ _EstimatorOption = Annotated[
     str,
     typer.Option(
         "--estimator",
-        help="ml (normal-theory ML; FIML with missing answers) or mlr (robust ML: Yuan-Bentler scaled "
-        "chi2, robust CFI/TLI/RMSEA, sandwich SEs; complete cases).",
+        help="ml (normal-theory ML; FIML with missing answers), mlr (robust ML: Yuan-Bentler scaled "
+        "chi2, robust CFI/TLI/RMSEA, sandwich SEs) or wlsmv (ordinal items: polychoric correlations, "
+        "DWLS, scaled-shifted chi2; cfa only, complete cases).",
     ),
 ]
 _StdLvOption = Annotated[
@@ -481,6 +482,10 @@ def cfa(
 
     src, _ = _source(study, data, instrument, model, exclude_flagged, group_column, recoded)
     _header(src)
+    _recommend_estimator(src, estimator)
+    if estimator.lower() == "wlsmv":
+        _cfa_wlsmv(src, json_path)
+        return
     res = fit_cfa(
         src.items,
         src.model if src.model is not None else src.structure,
@@ -508,6 +513,31 @@ def cfa(
     if export_r is not None:
         _export_r(export_r, src.items, res.fitted, "cfa")
     write_json(json_path, payload)
+
+
+def _recommend_estimator(src, chosen: str) -> None:
+    """Say which estimator the items call for (few categories/floor-ceiling → WLSMV, non-normal → MLR)."""
+    from dancerec.indices.recommend import recommend_estimator
+
+    try:
+        scale = (src.scale_min, src.scale_max) if src.scale_min is not None else None
+        name, reasons = recommend_estimator(src.items, scale=scale)
+    except UserError:
+        return
+    if name.lower() != chosen.lower():
+        _note([f"recommended estimator: {name} (--estimator {name.lower()}): " + " ".join(reasons)])
+
+
+def _cfa_wlsmv(src, json_path: Path | None) -> None:
+    """The ordinal CFA (WLSMV) output: naive/scaled/robust fit, loadings, thresholds."""
+    from dancerec.indices.ordinal import fit_wlsmv
+
+    res = fit_wlsmv(src.items, src.model if src.model is not None else src.structure)
+    print_table(res.fit_table(), title="CFA fit (WLSMV)")
+    print_table(res.loadings, title="loadings (std = completely standardised)")
+    _note(res.problems)
+    console.print(f"[dim]estimator: {res.describe()}[/]", highlight=False)
+    write_json(json_path, res.to_json())
 
 
 @app.command()
