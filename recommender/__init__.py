@@ -8,8 +8,7 @@ cheap and never pulls in torch unless a neural model is used)::
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from dancerec._lazy import lazy_exports
 
 _EXPORTS = {
     "TrainData": "base",
@@ -47,16 +46,4 @@ _EXPORTS = {
     "simulate_world": "simulate",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS, globals())
