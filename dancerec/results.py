@@ -335,3 +335,38 @@ def get_or_compute(
     obj = compute()
     save_result(study, kind, key, settings, obj, fingerprint=fingerprint)
     return obj, False
+
+
+# -- what the analyses read ----------------------------------------------------------------------
+#: Tables whose content an analysis of the survey answers depends on.
+SURVEY_TABLES = ("survey_respondent", "survey_answer", "survey_flag", "survey_setting")
+#: Tables whose content an analysis of the recommender runs depends on.
+RECOMMENDER_TABLES = ("rec_split", "rec_run", "rec_run_metric")
+
+
+def study_fingerprint(study: Any, *, survey: bool = True, recommender: bool = False) -> dict[str, Any]:
+    """The fingerprint of a study's inputs: the tables read plus the study settings they are read with.
+
+    Commands storing a result use this so that the report finds it: e.g. in ``indices cfa``::
+
+        fit, _ = get_or_compute(study, "indices.cfa", study_fingerprint(study), settings, compute)
+    """
+    tables = (SURVEY_TABLES if survey else ()) + (RECOMMENDER_TABLES if recommender else ())
+    config = study.config
+    return {
+        "tables": table_fingerprint(study, tables),
+        "instrument": config.instrument,
+        "group_column": config.group_column,
+        "groups": dict(sorted(config.groups.items())) if recommender else {},
+    }
+
+
+def lookup(study: Any, kind: str, fingerprint: Any, settings: dict[str, Any]) -> tuple[Any, str, str]:
+    """``(obj or None, status, key)``; status is ``stored``, ``stale`` (only older inputs/settings) or
+    ``missing`` (nothing of this kind stored)."""
+    key = result_key(kind, fingerprint, settings)
+    obj = load_result(study, kind, key)
+    if obj is not None:
+        return obj, "stored", key
+    listed = list_results(study)
+    return None, ("stale" if (listed["kind"] == kind).any() else "missing"), key

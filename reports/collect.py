@@ -2,8 +2,11 @@
 
 Each part is independent: when a subsystem has no data yet (no responses, no runs, no group map) or is not
 installed, its sections are left out and the reason is listed in the report's appendix. Analyses are
-re-run here from the stored data (same seeds, so the numbers match the ``indices``/``link`` commands);
-pass an already computed :class:`~dancerec.indices.linkage.LinkageResult` to avoid running the linkage twice.
+read from the study's stored results (:mod:`dancerec.results`) when a result for the same inputs and
+settings exists, and otherwise computed here (same seeds, so the numbers match the ``indices``/``link``
+commands) and stored, so the next report on an unchanged study recomputes nothing. Where each analysis came
+from is listed in ``ReportData.provenance`` (the CLI prints it; the appendix shows it). Pass an already
+computed :class:`~dancerec.indices.linkage.LinkageResult` to avoid running the linkage twice.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 import pandas as pd
 from dancerec.reports.data import EfaSummary, FitSummary, Methods, ReportData
 
+from dancerec import results
 from dancerec.errors import UserError
 
 SOFTWARE = (
@@ -54,6 +58,36 @@ def data_files(study: Any) -> pd.DataFrame:
             "SELECT path, kind, n_bytes, sha256, CAST(recorded_at AS VARCHAR) AS recorded_at "
             "FROM data_file ORDER BY recorded_at, path"
         ).df()
+
+
+Progress = Callable[[str], None]
+
+#: How the report runs the psychometric battery (stored with the result as its settings).
+BATTERY_SETTINGS: dict[str, Any] = {"ci": "montecarlo", "n_boot": 1000}
+
+
+def _stored(
+    data: ReportData,
+    study: Any,
+    part: str,
+    kind: str,
+    fingerprint: dict[str, Any],
+    settings: dict[str, Any],
+    compute: Callable[[], Any],
+    *,
+    use_stored: bool = True,
+) -> Any:
+    """The stored result for these inputs and settings, else ``compute()`` (then stored); noted in
+    ``data.provenance``."""
+
+    obj, status, key = results.lookup(study, kind, fingerprint, settings) if use_stored else (None, "", "")
+    if obj is None:
+        obj = compute()
+        if use_stored:
+            results.save_result(study, kind, key, settings, obj, fingerprint=fingerprint)
+        status = f"computed: {status}" if use_stored else "computed: not stored"
+    data.provenance.append({"part": part, "kind": kind, "status": status, "key": key[:12]})
+    return obj
 
 
 def _attempt(skipped: list[str], what: str, fn: Callable[[], Any]) -> Any:
@@ -223,25 +257,39 @@ def indices_sections(data: ReportData, report: Any) -> None:
         data.invariance = report.invariance.table
 
 
-def _indices_part(data: ReportData, survey: dict[str, Any], seed: int) -> None:
+def _indices_part(
+    study: Any, data: ReportData, survey: dict[str, Any], exclude: Sequence[str], use_stored: bool
+) -> None:
     from dancerec.indices.battery import run_battery
 
     inst = survey["instrument"]
-    report = run_battery(
-        survey["items"],
-        survey["structure"],
-        group=survey["responses"]["group"],
-        scores=survey["scores"],
-        ci="montecarlo",
-        n_boot=1000,
-        seed=seed,
-        scale_min=inst.scale_min,
-        scale_max=inst.scale_max,
+    seed = study.config.seed
+    settings = {**BATTERY_SETTINGS, "seed": seed, "exclude_flagged": sorted(exclude)}
+    report = _stored(
+        data,
+        study,
+        "Psychometric sections",
+        "indices.battery",
+        results.study_fingerprint(study),
+        settings,
+        lambda: run_battery(
+            survey["items"],
+            survey["structure"],
+            group=survey["responses"]["group"],
+            scores=survey["scores"],
+            seed=seed,
+            scale_min=inst.scale_min,
+            scale_max=inst.scale_max,
+            **BATTERY_SETTINGS,
+        ),
+        use_stored=use_stored,
     )
     indices_sections(data, report)
 
 
-def _recommender_part(study: Any, data: ReportData, group_map: dict[str, str], k: int, seed: int) -> None:
+def _recommender_part(
+    study: Any, data: ReportData, group_map: dict[str, str], k: int, seed: int, use_stored: bool
+) -> None:
     from dancerec.recommender.runs import list_runs, load_run
     from dancerec.recommender.stats import compare
 
@@ -260,7 +308,16 @@ def _recommender_part(study: Any, data: ReportData, group_map: dict[str, str], k
     metrics = [f"{m}@{k}" for m in ("precision", "recall", "ndcg")]
     baseline = "mostpop" if "mostpop" in runs else None
     if baseline and len(runs) > 1:
-        cmp = compare({m: r.per_user for m, r in runs.items()}, baseline, metrics, seed=seed)
+        cmp = _stored(
+            data,
+            study,
+            "Offline recommender results",
+            "recommender.compare",
+            results.study_fingerprint(study, survey=False, recommender=True),
+            {"runs": list(runs), "baseline": baseline, "metrics": metrics, "seed": seed},
+            lambda: compare({m: r.per_user for m, r in runs.items()}, baseline, metrics, seed=seed),
+            use_stored=use_stored,
+        )
         cmp = cmp.rename(columns={"p_t_holm": "p_holm"})
         split = cmp["metric"].str.partition("@")
         data.metric_table = cmp.assign(metric=split[0], k=pd.to_numeric(split[2]))
@@ -269,6 +326,25 @@ def _recommender_part(study: Any, data: ReportData, group_map: dict[str, str], k
         rows = [r.summary.assign(model=m) for m, r in runs.items()]
         summary = pd.concat(rows, ignore_index=True)
         data.metric_table = summary[summary["k"] == k]
+
+
+def _linkage_part(
+    study: Any, data: ReportData, k: int, exclude: Sequence[str], n_boot: int, use_stored: bool
+) -> Any:
+    from dancerec.indices.linkage import link_study
+
+    seed = study.config.seed
+    settings = {"k": k, "exclude_flagged": sorted(exclude), "n_boot": n_boot, "seed": seed}
+    return _stored(
+        data,
+        study,
+        "Linkage",
+        "link",
+        results.study_fingerprint(study, recommender=True),
+        settings,
+        lambda: link_study(study, k=k, exclude_flagged=list(exclude), n_boot=n_boot, seed=seed),
+        use_stored=use_stored,
+    )
 
 
 def collect_report_data(
@@ -281,12 +357,17 @@ def collect_report_data(
     indices: Any | None = None,
     run_linkage: bool = True,
     n_boot: int = 1000,
+    use_stored: bool = True,
+    progress: Progress | None = None,
 ) -> ReportData:
     """Everything the report shows for ``study``; sections without data are listed in ``skipped``.
 
     ``linkage`` (a LinkageResult) and ``indices`` (an IndicesReport) reuse results computed already,
-    e.g. by earlier demo steps; otherwise they are computed here with the study's seed.
+    e.g. by earlier demo steps; otherwise they are read from the study's stored results or computed here
+    with the study's seed and stored (``use_stored=False``: always compute, store nothing). ``progress`` is
+    called with the name of each part as it starts.
     """
+    step = progress or (lambda _name: None)
     seed = study.config.seed
     data = ReportData(
         title=title or f"User study report: {study.config.name}",
@@ -294,14 +375,23 @@ def collect_report_data(
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
     skipped = data.skipped
+    step("survey data")
     survey = _attempt(skipped, "Survey sections", lambda: _survey_part(study, data, list(exclude_flagged)))
     if survey is not None and indices is not None:
         indices_sections(data, indices)
     elif survey is not None:
-        _attempt(skipped, "Psychometric sections", lambda: _indices_part(data, survey, seed))
+        step("psychometric battery")
+        _attempt(
+            skipped,
+            "Psychometric sections",
+            lambda: _indices_part(study, data, survey, list(exclude_flagged), use_stored),
+        )
     group_map = dict(study.config.groups)
+    step("offline recommender runs")
     _attempt(
-        skipped, "Offline recommender results", lambda: _recommender_part(study, data, group_map, k, seed)
+        skipped,
+        "Offline recommender results",
+        lambda: _recommender_part(study, data, group_map, k, seed, use_stored),
     )
     if linkage is None and run_linkage:
         if not group_map:
@@ -310,14 +400,9 @@ def collect_report_data(
                 "(set [groups] in study.toml or run `dancerec link --map GROUP=RUN_ID --save-map`)."
             )
         elif survey is not None:
-            from dancerec.indices.linkage import link_study
-
+            step("linkage")
             linkage = _attempt(
-                skipped,
-                "Linkage",
-                lambda: link_study(
-                    study, k=k, exclude_flagged=list(exclude_flagged), n_boot=n_boot, seed=seed
-                ),
+                skipped, "Linkage", lambda: _linkage_part(study, data, k, exclude_flagged, n_boot, use_stored)
             )
     data.linkage = linkage
     data.methods = Methods(

@@ -89,5 +89,8 @@ class ReportData:
     baseline: str | None = None
     linkage: Any | None = None  # dancerec.indices.linkage.LinkageResult
     methods: Methods = field(default_factory=Methods)
+    #: where each analysis came from: part, kind, status (stored / computed: missing / computed: stale /
+    #: computed: not stored), key
+    provenance: list[dict[str, str]] = field(default_factory=list)
     #: sections left out and why (e.g. "CFA: no result — indices not run")
     skipped: list[str] = field(default_factory=list)

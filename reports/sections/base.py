@@ -1,0 +1,184 @@
+"""Turn :class:`~dancerec.reports.data.ReportData` into the report's sections: numbered tables (APA-formatted
+strings), numbered figures (inline SVG + files) and paragraphs.
+
+User data (item wording, group names, model names, file paths) stays plain ``str`` all the way to the
+template, where Jinja2's autoescaping escapes it; only markup written here (statistic symbols in italics,
+formulas) is ``Markup``. Paragraphs that mix both use ``Markup(...).format(...)``, which escapes arguments.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from dancerec.reports import apa, figures
+from dancerec.reports.data import ReportData
+from dancerec.reports.figures import ExportedFigure
+from markupsafe import Markup
+
+Text = str | Markup
+I_P, I_M, I_SD, I_N, I_R = (Markup(f"<i>{s}</i>") for s in ("p", "M", "SD", "n", "r"))
+I_RHO = Markup("<i>ρ</i>")
+I_BETA = Markup("<i>β</i>")
+
+
+@dataclass
+class DisplayTable:
+    """A numbered table: caption above, formatted cells, an optional note below (APA layout)."""
+
+    caption: Text
+    columns: list[Text]
+    rows: list[list[str]]
+    numeric: list[bool]
+    note: Text | None = None
+    number: int = 0
+    anchor: str = ""
+    wide: bool = False
+
+
+@dataclass
+class Heading:
+    """A subsection heading (h3), listed in the table of contents."""
+
+    title: str
+    anchor: str
+
+
+@dataclass
+class Section:
+    anchor: str
+    title: str
+    blocks: list[Any] = field(default_factory=list)  # Text paragraphs, DisplayTable, ExportedFigure, Heading
+
+    def para(self, text: Text) -> None:
+        self.blocks.append(("p", text))
+
+    def sub(self, title: str) -> None:
+        self.blocks.append(
+            Heading(title, f"{self.anchor}-{len([b for b in self.blocks if isinstance(b, Heading)]) + 1}")
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# column formatting
+# ----------------------------------------------------------------------------------------------
+Formatter = Callable[[Any], str]
+FMT: dict[str, Formatter] = {
+    "num": apa.num,
+    "num3": lambda v: apa.num(v, 3),
+    "bounded": apa.bounded,
+    "bounded3": lambda v: apa.bounded(v, 3),
+    "p": apa.p_value,
+    "int": apa.integer,
+    "pct": apa.percent,
+    "text": lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA else str(v),
+    "bool": lambda v: "yes" if bool(v) and v is not pd.NA else "no",
+}
+
+
+def frame_table(
+    frame: pd.DataFrame, spec: Sequence[tuple[str, Text, str]], caption: Text, note: Text | None = None
+) -> DisplayTable | None:
+    """A table from ``frame`` with columns ``spec`` = (column, header, format); missing columns skipped."""
+    if frame is None or frame.empty:
+        return None
+    spec = [s for s in spec if s[0] in frame.columns]
+    if not spec:
+        return None
+    rows = [[FMT[kind](row[col]) for col, _, kind in spec] for _, row in frame.iterrows()]
+    return DisplayTable(
+        caption=caption,
+        columns=[header for _, header, _ in spec],
+        rows=rows,
+        numeric=[kind not in ("text", "bool") for _, _, kind in spec],
+        note=note,
+        wide=len(spec) > 7,
+    )
+
+
+def _ci_cells(
+    frame: pd.DataFrame, prefix: str = "", digits: int = 2, *, leading_zero: bool = False
+) -> list[str]:
+    """APA interval cells from the ``{prefix}ci_low`` / ``{prefix}ci_high`` columns of ``frame``."""
+    return [
+        apa.ci(lo, hi, digits, leading_zero=leading_zero)
+        for lo, hi in zip(frame[prefix + "ci_low"], frame[prefix + "ci_high"], strict=True)
+    ]
+
+
+def _kv_table(pairs: Sequence[tuple[Text, str]], caption: Text, note: Text | None = None) -> DisplayTable:
+    return DisplayTable(
+        caption=caption,
+        columns=["", "value"],
+        rows=[[k, v] for k, v in pairs],
+        numeric=[False, True],
+        note=note,
+    )
+
+
+def _fit_line(fit: dict[str, Any]) -> Markup:
+    """χ²(df) = …, p …, CFI = …, TLI = …, RMSEA = … [90% CI], SRMR = … (APA running text)."""
+    parts = []
+    if fit.get("chi2") is not None:
+        parts.append(
+            Markup("<i>χ</i>²({}) = {}, <i>p</i> {}").format(
+                apa.num(fit.get("df"), 0),
+                apa.num(fit.get("chi2")),
+                apa.p_clause(fit.get("pvalue")).removeprefix("p "),
+            )
+        )
+    for key, label in (("cfi", "CFI"), ("tli", "TLI")):
+        if fit.get(key) is not None:
+            parts.append(f"{label} = {apa.bounded(fit[key], 3)}")
+    if fit.get("rmsea") is not None:
+        text = f"RMSEA = {apa.bounded(fit['rmsea'], 3)}"
+        ci = fit.get("rmsea_ci")
+        if ci and len(ci) == 2 and all(v is not None for v in ci):
+            text += f", 90% CI {apa.ci(ci[0], ci[1], 3)}"
+        parts.append(text)
+    if fit.get("srmr") is not None:
+        parts.append(f"SRMR = {apa.bounded(fit['srmr'], 3)}")
+    if fit.get("n") is not None:
+        parts.append(Markup("<i>N</i> = {}").format(apa.integer(fit["n"])))
+    return Markup(", ").join(parts)
+
+
+# ----------------------------------------------------------------------------------------------
+class Builder:
+    """Collects sections, numbering tables and figures as they are added."""
+
+    def __init__(self, data: ReportData, figures_dir: Path | None) -> None:
+        self.data = data
+        self.figures_dir = figures_dir
+        self.sections: list[Section] = []
+        self.n_tables = 0
+        self.n_figures = 0
+        self.figures: list[ExportedFigure] = []
+
+    def section(self, anchor: str, title: str) -> Section:
+        sec = Section(anchor, title)
+        self.sections.append(sec)
+        return sec
+
+    def table(self, sec: Section, table: DisplayTable | None) -> None:
+        if table is None:
+            return
+        self.n_tables += 1
+        table.number = self.n_tables
+        table.anchor = f"table-{self.n_tables}"
+        sec.blocks.append(table)
+
+    def figure(self, sec: Section, fig: Any, slug: str, caption: str, alt: str) -> None:
+        self.n_figures += 1
+        slug = f"fig{self.n_figures:02d}-{slug}"
+        exported = figures.export(fig, slug, caption, alt, self.figures_dir)
+        exported.number = self.n_figures  # type: ignore[attr-defined]
+        self.figures.append(exported)
+        sec.blocks.append(exported)
+
+
+# ----------------------------------------------------------------------------------------------

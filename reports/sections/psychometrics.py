@@ -1,0 +1,155 @@
+"""Report sections: item analysis and reliability; factor structure (EFA, CFA, HTMT)."""
+
+from __future__ import annotations
+
+import pandas as pd
+from dancerec.reports import apa, figures
+from dancerec.reports.sections.base import (
+    I_BETA,
+    I_M,
+    I_N,
+    I_P,
+    I_SD,
+    Builder,
+    _ci_cells,
+    _fit_line,
+    frame_table,
+)
+from markupsafe import Markup
+
+
+def _reliability(b: Builder) -> None:
+    d = b.data
+    if d.item_analysis is None and d.reliability is None:
+        return
+    sec = b.section("reliability", "Item analysis and reliability")
+    b.table(
+        sec,
+        frame_table(
+            d.item_analysis,
+            [
+                ("item", "Item", "text"),
+                ("dimension", "Dimension", "text"),
+                ("n", I_N, "int"),
+                ("mean", I_M, "num"),
+                ("sd", I_SD, "num"),
+                ("skew", "Skew", "num"),
+                ("kurtosis", "Kurtosis", "num"),
+                ("floor", "Floor", "pct"),
+                ("ceiling", "Ceiling", "pct"),
+                ("citc", Markup("<i>r</i><sub>it</sub>"), "bounded"),
+                ("alpha_if_deleted", Markup("<i>α</i> if deleted"), "bounded"),
+            ],
+            "Item analysis",
+            note=Markup(
+                "<i>r</i><sub>it</sub> = corrected item–total correlation within the item's dimension."
+            ),
+        ),
+    )
+    rel = d.reliability
+    if rel is not None and not rel.empty:
+        rel = rel.copy()
+        if {"alpha_ci_low", "alpha_ci_high"} <= set(rel.columns):
+            rel["alpha_ci"] = _ci_cells(rel, "alpha_")
+        b.table(
+            sec,
+            frame_table(
+                rel,
+                [
+                    ("dimension", "Dimension", "text"),
+                    ("n_items", "Items", "int"),
+                    ("alpha", Markup("<i>α</i>"), "bounded"),
+                    ("alpha_ci", "95% CI", "text"),
+                    ("alpha_std", Markup("<i>α</i><sub>std</sub>"), "bounded"),
+                    ("omega", Markup("<i>ω</i>"), "bounded"),
+                    ("cr", "CR", "bounded"),
+                    ("ave", "AVE", "bounded"),
+                ],
+                "Reliability and convergent validity per dimension",
+                note=Markup("Thresholds: <i>α</i> and CR ≥ .70, AVE ≥ .50 (Fornell &amp; Larcker, 1981)."),
+            ),
+        )
+
+
+def _loadings_matrix(loadings: pd.DataFrame, value: str = "std") -> pd.DataFrame:
+    col = value if value in loadings.columns else "estimate"
+    return loadings.pivot_table(index="item", columns="factor", values=col, aggfunc="first", sort=False)
+
+
+def _factors(b: Builder) -> None:
+    d = b.data
+    if d.efa is None and d.cfa is None and d.factorability is None:
+        return
+    sec = b.section("factors", "Factor structure")
+    if d.factorability:
+        f = d.factorability
+        sec.para(
+            Markup("Factorability: KMO = {}; Bartlett's test <i>χ</i>²({}) = {}, {}.").format(
+                apa.bounded(f.get("kmo")),
+                apa.num(f.get("bartlett_df"), 0),
+                apa.num(f.get("bartlett_chi2")),
+                Markup("<i>p</i>{}").format(apa.p_clause(f.get("bartlett_p"))[1:]),
+            )
+        )
+    if d.efa is not None:
+        sec.sub("Exploratory factor analysis")
+        sec.para(
+            f"{d.efa.n_factors or d.efa.loadings.shape[1]} factors, {d.efa.method} extraction, "
+            f"{d.efa.rotation} rotation. " + " ".join(d.efa.notes)
+        )
+        efa = d.efa.loadings.copy()
+        efa.index.name = "item"
+        frame = efa.reset_index()
+        if d.efa.communalities is not None:
+            frame["h2"] = frame["item"].map(d.efa.communalities)
+        spec = [
+            ("item", "Item", "text"),
+            *[(c, str(c), "bounded") for c in efa.columns],
+            ("h2", Markup("<i>h</i>²"), "bounded"),
+        ]
+        b.table(sec, frame_table(frame, spec, "EFA pattern loadings"))
+    if d.cfa is not None:
+        sec.sub("Confirmatory factor analysis")
+        sec.para(Markup("Measurement model fit: {}.").format(_fit_line(d.cfa.fit)))
+        for note in d.cfa.notes:
+            sec.para(note)
+        if d.cfa.loadings is not None and not d.cfa.loadings.empty:
+            matrix = _loadings_matrix(d.cfa.loadings)
+            fig = figures.loadings_heatmap(matrix)
+            b.figure(
+                sec,
+                fig,
+                "cfa-loadings",
+                "Standardised CFA loadings (items × factors).",
+                f"Heat map of standardised loadings of {matrix.shape[0]} items on {matrix.shape[1]} factors; "
+                "darker blue is a higher loading.",
+            )
+            b.table(
+                sec,
+                frame_table(
+                    d.cfa.loadings,
+                    [
+                        ("factor", "Factor", "text"),
+                        ("item", "Item", "text"),
+                        ("estimate", "Estimate", "num"),
+                        ("std", I_BETA, "bounded"),
+                        ("se", "SE", "num"),
+                        ("p", I_P, "p"),
+                    ],
+                    "CFA loadings",
+                ),
+            )
+    if d.htmt is not None and not d.htmt.empty:
+        frame = d.htmt.copy()
+        frame.index.name = "dimension"
+        frame = frame.reset_index()
+        spec = [("dimension", "", "text"), *[(c, str(c), "bounded") for c in d.htmt.columns]]
+        b.table(
+            sec,
+            frame_table(
+                frame,
+                spec,
+                "Heterotrait–monotrait ratios (HTMT)",
+                note="Values above .85 question the discriminant validity of the pair.",
+            ),
+        )

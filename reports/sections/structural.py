@@ -1,0 +1,75 @@
+"""Report section: the structural model among the perceived-quality dimensions."""
+
+from __future__ import annotations
+
+import pandas as pd
+from dancerec.reports import figures
+from dancerec.reports.sections.base import (
+    I_BETA,
+    I_P,
+    Builder,
+    _ci_cells,
+    _fit_line,
+    frame_table,
+)
+from markupsafe import Markup
+
+
+def _sem(b: Builder) -> None:
+    d = b.data
+    if d.sem is None or d.sem.paths is None or d.sem.paths.empty:
+        return
+    sec = b.section("structural", "Structural model")
+    sec.para(Markup("Structural model fit: {}.").format(_fit_line(d.sem.fit)))
+    for note in d.sem.notes:
+        sec.para(note)
+    fig = figures.path_diagram(d.sem.paths)
+    b.figure(
+        sec,
+        fig,
+        "path-diagram",
+        "Structural model with standardised path coefficients "
+        "(* p < .05, ** p < .01, *** p < .001; dashed = not significant).",
+        f"Path diagram of {len(d.sem.paths)} structural paths between the perceived-quality dimensions.",
+    )
+    paths = d.sem.paths.copy()
+    paths["path"] = paths["rval"].astype(str) + " → " + paths["lval"].astype(str)
+    b.table(
+        sec,
+        frame_table(
+            paths,
+            [
+                ("path", "Path", "text"),
+                ("estimate", "Estimate", "num"),
+                ("std", I_BETA, "bounded"),
+                ("se", "SE", "num"),
+                ("p", I_P, "p"),
+            ],
+            "Structural paths",
+        ),
+    )
+    if d.sem.r2:
+        frame = pd.DataFrame({"outcome": list(d.sem.r2), "r2": list(d.sem.r2.values())})
+        b.table(
+            sec,
+            frame_table(
+                frame,
+                [("outcome", "Outcome", "text"), ("r2", Markup("<i>R</i>²"), "bounded")],
+                "Variance explained",
+            ),
+        )
+    if d.sem.indirect is not None and not d.sem.indirect.empty:
+        ind = d.sem.indirect.copy()
+        ind["ci"] = _ci_cells(ind)
+        b.table(
+            sec,
+            frame_table(
+                ind,
+                [
+                    ("effect", "Indirect effect", "text"),
+                    ("estimate", "Estimate", "num"),
+                    ("ci", d.sem.indirect_ci, "text"),
+                ],
+                "Indirect effects",
+            ),
+        )
