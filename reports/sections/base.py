@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 from dancerec.reports import apa, figures
 from dancerec.reports.data import ReportData
+from dancerec.reports.diagrams import Diagram, export_diagram
 from dancerec.reports.figures import ExportedFigure
 from markupsafe import Markup
 
@@ -173,9 +174,22 @@ class Builder:
         sec.blocks.append(table)
 
     def figure(self, sec: Section, fig: Any, slug: str, caption: str, alt: str) -> None:
+        """Add a matplotlib figure or a Graphviz :class:`~dancerec.reports.diagrams.Diagram`."""
         self.n_figures += 1
         slug = f"fig{self.n_figures:02d}-{slug}"
-        exported = figures.export(fig, slug, caption, alt, self.figures_dir)
+        if isinstance(fig, Diagram):
+            document, svg_path, png_path = export_diagram(fig, slug, self.figures_dir)
+            exported = ExportedFigure(
+                slug=slug,
+                caption=caption,
+                alt=alt,
+                svg=figures.inline_svg(document, slug),
+                standalone=document,
+                svg_path=svg_path,
+                png_path=png_path,
+            )
+        else:
+            exported = figures.export(fig, slug, caption, alt, self.figures_dir)
         exported.number = self.n_figures  # type: ignore[attr-defined]
         self.figures.append(exported)
         sec.blocks.append(exported)

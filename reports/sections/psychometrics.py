@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from dancerec.reports import apa, figures
+from dancerec.reports import apa, diagrams, figures
 from dancerec.reports.sections.base import (
     I_BETA,
     I_M,
@@ -11,6 +11,7 @@ from dancerec.reports.sections.base import (
     I_P,
     I_SD,
     Builder,
+    Section,
     _ci_cells,
     _fit_line,
     frame_table,
@@ -91,65 +92,94 @@ def _factors(b: Builder) -> None:
                 Markup("<i>p</i>{}").format(apa.p_clause(f.get("bartlett_p"))[1:]),
             )
         )
-    if d.efa is not None:
-        sec.sub("Exploratory factor analysis")
-        sec.para(
-            f"{d.efa.n_factors or d.efa.loadings.shape[1]} factors, {d.efa.method} extraction, "
-            f"{d.efa.rotation} rotation. " + " ".join(d.efa.notes)
+    _efa_part(b, sec)
+    _cfa_part(b, sec)
+    _htmt_part(b, sec)
+
+
+def _efa_part(b: Builder, sec: Section) -> None:
+    d = b.data
+    if d.efa is None:
+        return
+    sec.sub("Exploratory factor analysis")
+    sec.para(
+        f"{d.efa.n_factors or d.efa.loadings.shape[1]} factors, {d.efa.method} extraction, "
+        f"{d.efa.rotation} rotation. " + " ".join(d.efa.notes)
+    )
+    efa = d.efa.loadings.copy()
+    efa.index.name = "item"
+    frame = efa.reset_index()
+    if d.efa.communalities is not None:
+        frame["h2"] = frame["item"].map(d.efa.communalities)
+    spec = [
+        ("item", "Item", "text"),
+        *[(c, str(c), "bounded") for c in efa.columns],
+        ("h2", Markup("<i>h</i>²"), "bounded"),
+    ]
+    b.table(sec, frame_table(frame, spec, "EFA pattern loadings"))
+
+
+def _cfa_part(b: Builder, sec: Section) -> None:
+    d = b.data
+    if d.cfa is None:
+        return
+    sec.sub("Confirmatory factor analysis")
+    sec.para(Markup("Measurement model fit: {}.").format(_fit_line(d.cfa.fit)))
+    for note in d.cfa.notes:
+        sec.para(note)
+    if d.cfa.loadings is not None and not d.cfa.loadings.empty:
+        matrix = _loadings_matrix(d.cfa.loadings)
+        fig = figures.loadings_heatmap(matrix)
+        b.figure(
+            sec,
+            fig,
+            "cfa-loadings",
+            "Standardised CFA loadings (items × factors).",
+            f"Heat map of standardised loadings of {matrix.shape[0]} items on {matrix.shape[1]} factors; "
+            "darker blue is a higher loading.",
         )
-        efa = d.efa.loadings.copy()
-        efa.index.name = "item"
-        frame = efa.reset_index()
-        if d.efa.communalities is not None:
-            frame["h2"] = frame["item"].map(d.efa.communalities)
-        spec = [
-            ("item", "Item", "text"),
-            *[(c, str(c), "bounded") for c in efa.columns],
-            ("h2", Markup("<i>h</i>²"), "bounded"),
-        ]
-        b.table(sec, frame_table(frame, spec, "EFA pattern loadings"))
-    if d.cfa is not None:
-        sec.sub("Confirmatory factor analysis")
-        sec.para(Markup("Measurement model fit: {}.").format(_fit_line(d.cfa.fit)))
-        for note in d.cfa.notes:
-            sec.para(note)
-        if d.cfa.loadings is not None and not d.cfa.loadings.empty:
-            matrix = _loadings_matrix(d.cfa.loadings)
-            fig = figures.loadings_heatmap(matrix)
+        if diagrams.available():
+            diagram = diagrams.measurement_graph(d.cfa.loadings)
             b.figure(
                 sec,
-                fig,
-                "cfa-loadings",
-                "Standardised CFA loadings (items × factors).",
-                f"Heat map of standardised loadings of {matrix.shape[0]} items on {matrix.shape[1]} factors; "
-                "darker blue is a higher loading.",
+                diagram,
+                "cfa-diagram",
+                "Measurement model: standardised loadings on the edges, R² (squared standardised "
+                "loading) in the item boxes. " + diagram.legend(),
+                f"Path diagram of the measurement model: {matrix.shape[1]} latent dimensions (ellipses) "
+                f"with arrows to their {matrix.shape[0]} items (boxes).",
             )
-            b.table(
-                sec,
-                frame_table(
-                    d.cfa.loadings,
-                    [
-                        ("factor", "Factor", "text"),
-                        ("item", "Item", "text"),
-                        ("estimate", "Estimate", "num"),
-                        ("std", I_BETA, "bounded"),
-                        ("se", "SE", "num"),
-                        ("p", I_P, "p"),
-                    ],
-                    "CFA loadings",
-                ),
-            )
-    if d.htmt is not None and not d.htmt.empty:
-        frame = d.htmt.copy()
-        frame.index.name = "dimension"
-        frame = frame.reset_index()
-        spec = [("dimension", "", "text"), *[(c, str(c), "bounded") for c in d.htmt.columns]]
         b.table(
             sec,
             frame_table(
-                frame,
-                spec,
-                "Heterotrait–monotrait ratios (HTMT)",
-                note="Values above .85 question the discriminant validity of the pair.",
+                d.cfa.loadings,
+                [
+                    ("factor", "Factor", "text"),
+                    ("item", "Item", "text"),
+                    ("estimate", "Estimate", "num"),
+                    ("std", I_BETA, "bounded"),
+                    ("se", "SE", "num"),
+                    ("p", I_P, "p"),
+                ],
+                "CFA loadings",
             ),
         )
+
+
+def _htmt_part(b: Builder, sec: Section) -> None:
+    d = b.data
+    if d.htmt is None or d.htmt.empty:
+        return
+    frame = d.htmt.copy()
+    frame.index.name = "dimension"
+    frame = frame.reset_index()
+    spec = [("dimension", "", "text"), *[(c, str(c), "bounded") for c in d.htmt.columns]]
+    b.table(
+        sec,
+        frame_table(
+            frame,
+            spec,
+            "Heterotrait–monotrait ratios (HTMT)",
+            note="Values above .85 question the discriminant validity of the pair.",
+        ),
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from dancerec.reports import figures
+from dancerec.reports import diagrams, figures
 from dancerec.reports.sections.base import (
     I_BETA,
     I_P,
@@ -23,13 +23,19 @@ def _sem(b: Builder) -> None:
     sec.para(Markup("Structural model fit: {}.").format(_fit_line(d.sem.fit)))
     for note in d.sem.notes:
         sec.para(note)
-    fig = figures.path_diagram(d.sem.paths)
+    if diagrams.available():
+        fig = diagrams.path_graph(d.sem.paths, r2=d.sem.r2)
+        legend = fig.legend()
+    else:  # no Graphviz `dot` on this machine: the simpler matplotlib drawing
+        fig, legend = (
+            figures.path_diagram(d.sem.paths),
+            "(* p < .05, ** p < .01, *** p < .001; dashed = not significant).",
+        )
     b.figure(
         sec,
         fig,
         "path-diagram",
-        "Structural model with standardised path coefficients "
-        "(* p < .05, ** p < .01, *** p < .001; dashed = not significant).",
+        "Structural model with standardised path coefficients and R² of the endogenous dimensions. " + legend,
         f"Path diagram of {len(d.sem.paths)} structural paths between the perceived-quality dimensions.",
     )
     paths = d.sem.paths.copy()
