@@ -14,6 +14,7 @@ from dancerec.reports.data import ReportData
 from dancerec.reports.sections.base import Builder, DisplayTable, Heading, Section, frame_table
 from dancerec.reports.sections.groups import _groups
 from dancerec.reports.sections.linkage import _linkage
+from dancerec.reports.sections.linkage_figures import _user_scatter
 from dancerec.reports.sections.methods import _methods
 from dancerec.reports.sections.offline import _offline
 from dancerec.reports.sections.overview import _items, _overview
@@ -32,6 +33,7 @@ SECTIONS: list[tuple[str, Callable[[Builder], None]]] = [
     ("group comparisons", _groups),
     ("offline results", _offline),
     ("linkage", _linkage),
+    ("linkage scatter", _user_scatter),
     ("methods appendix", _methods),
 ]
 

@@ -287,6 +287,27 @@ def _indices_part(
     indices_sections(data, report)
 
 
+def _all_runs(study: Any, table: pd.DataFrame, group_map: dict[str, str], k: int) -> pd.DataFrame:
+    """Every evaluated run: run_id, model, split, seed, groups (the study groups shown it), shown, and
+    ``ndcg@K``/``recall@K`` means from the stored run summaries (NaN when not evaluated at K)."""
+    with study.read() as con:
+        summary = con.execute(
+            "SELECT run_id, metric || '@' || CAST(k AS VARCHAR) AS metric, mean FROM rec_run_metric "
+            "WHERE k = ? AND metric IN ('ndcg', 'recall')",
+            [k],
+        ).df()
+    wide = summary.pivot_table(index="run_id", columns="metric", values="mean", aggfunc="first")
+    runs = table[["run_id", "model", "split", "seed"]].reset_index(drop=True)
+    by_run: dict[str, list[str]] = {}
+    for group, run_id in group_map.items():
+        by_run.setdefault(run_id, []).append(group)
+    runs["groups"] = [", ".join(by_run.get(r, [])) for r in runs["run_id"]]
+    runs["shown"] = runs["groups"] != ""
+    for col in (f"ndcg@{k}", f"recall@{k}"):
+        runs[col] = runs["run_id"].map(wide[col]) if col in wide.columns else float("nan")
+    return runs
+
+
 def _recommender_part(
     study: Any, data: ReportData, group_map: dict[str, str], k: int, seed: int, use_stored: bool
 ) -> None:
@@ -303,7 +324,7 @@ def _recommender_part(
         run = load_run(study, run_id)
         key = run.model if run.model not in runs else run.run_id
         runs[key] = run
-    data.runs = table[table["run_id"].isin(ids)][["run_id", "model", "split", "seed"]].reset_index(drop=True)
+    data.runs = _all_runs(study, table, group_map, k)
     data.curves = pd.concat([r.curves.assign(model=m) for m, r in runs.items()], ignore_index=True)
     metrics = [f"{m}@{k}" for m in ("precision", "recall", "ndcg")]
     baseline = "mostpop" if "mostpop" in runs else None

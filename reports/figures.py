@@ -173,10 +173,27 @@ def likert_bars(
     ticks = np.linspace(-1, 1, 5)
     ax.set_xticks(ticks, [f"{abs(t) * 100:.0f}%" for t in ticks])
     ax.set_xlabel("share of respondents (disagree ← | → agree)")
-    ax.legend(ncols=min(n_cat, 7), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False, fontsize=7.5)
+    names = [anchors[i] if anchors and i < len(anchors) else str(c) for i, c in enumerate(cats)]
+    # a figure-level legend that constrained layout makes room for, in as many rows as the labels need
+    fig.legend(
+        *ax.get_legend_handles_labels(),
+        ncols=legend_columns(names, 7.5, FULL_WIDTH),
+        loc="outside upper center",
+        frameon=False,
+        fontsize=7.5,
+    )
     ax.grid(axis="x", color="#e5e5e5", linewidth=0.5)
     ax.set_axisbelow(True)
     return fig
+
+
+def legend_columns(labels: Sequence[str], fontsize: float, width_in: float) -> int:
+    """How many legend entries fit side by side in ``width_in`` inches (a generous width estimate per
+    character, plus the handle and padding), so a legend never runs past the figure's edges."""
+    per_char = 0.62 * fontsize / 72  # inches; DejaVu Sans averages about 0.55 em per character
+    widest = max((len(str(t)) for t in labels), default=1)
+    entry = widest * per_char + 0.55  # handle (2 em) + gaps
+    return max(1, min(len(labels), int(0.95 * width_in // entry)))
 
 
 def loadings_heatmap(loadings: pd.DataFrame, *, title: str | None = None) -> Figure:

@@ -39,6 +39,7 @@ class DisplayTable:
     number: int = 0
     anchor: str = ""
     wide: bool = False
+    highlight: list[bool] = field(default_factory=list)  # rows shown in bold (e.g. runs a group saw)
 
 
 @dataclass

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from dancerec.reports import apa
-from dancerec.reports.sections.base import (
-    I_P,
-    Builder,
-    frame_table,
-)
+import pandas as pd
+from dancerec.reports import apa, charts
+from dancerec.reports.sections.base import I_P, Builder, Section, Text, frame_table
 from markupsafe import Markup
 
 
@@ -30,6 +27,7 @@ def _groups(b: Builder) -> None:
         if table:
             table.numeric = [False] + [True] * (len(spec) - 1)
         b.table(sec, table)
+    _means_figure(b, sec)
     tests = d.group_tests
     if tests is not None and not tests.empty:
         b.table(
@@ -47,6 +45,7 @@ def _groups(b: Builder) -> None:
                     ("omega2", Markup("<i>ω</i>²"), "bounded3"),
                 ],
                 "Tests of group differences per dimension",
+                note=_tests_note(tests),
             ),
         )
     if d.invariance is not None and not d.invariance.empty:
@@ -83,7 +82,58 @@ def _groups(b: Builder) -> None:
                     ("diff", "Difference", "num"),
                     ("p_adj", Markup("<i>p</i><sub>adj</sub>"), "p"),
                     ("d", Markup("<i>d</i>"), "num"),
+                    ("method", "Method", "text"),
                 ],
                 "Post-hoc pairwise comparisons",
+                note=_posthoc_note(d.posthoc),
             ),
         )
+
+
+POSTHOC_ADJUSTMENT = {
+    "Tukey HSD": "Tukey's studentized range (family: the pairs of one dimension)",
+    "Games-Howell": "Games-Howell's Welch-type studentized range (family: the pairs of one dimension)",
+    "Dunn (Holm)": "Holm over the pairs of one dimension",
+}
+
+
+def _methods_named(methods: pd.Series) -> str:
+    used = list(dict.fromkeys(str(m) for m in methods.dropna()))
+    return "; ".join(f"{m}: {POSTHOC_ADJUSTMENT.get(m, 'as named')}" for m in used)
+
+
+def _tests_note(tests: pd.DataFrame) -> Text:
+    note = Markup(
+        "<i>p</i>: omnibus test per dimension, not adjusted across dimensions (read with the post-hoc "
+        "table). "
+    )
+    if "posthoc" in tests.columns:
+        pairs = [f"{dim}: {m}" for dim, m in zip(tests["dimension"], tests["posthoc"], strict=True) if m]
+        note += Markup("Post-hoc method per dimension — {}.").format("; ".join(pairs))
+    return note
+
+
+def _posthoc_note(posthoc: pd.DataFrame) -> Text:
+    if "method" not in posthoc.columns:
+        return Markup("<i>p</i><sub>adj</sub>: adjusted within each dimension (method not recorded).")
+    return Markup("<i>p</i><sub>adj</sub> adjusted within each dimension — {}.").format(
+        _methods_named(posthoc["method"])
+    )
+
+
+def _means_figure(b: Builder, sec: Section) -> None:
+    """Group means with 95% CIs per dimension in one panel (groups side by side)."""
+    d = b.data
+    dims = [x for x in d.dimensions if d.scores is not None and x in d.scores.columns]
+    if not dims or "group" not in d.scores.columns or d.scores["group"].nunique() < 2:
+        return
+    table = charts.mean_ci_table(d.scores, dims)
+    b.figure(
+        sec,
+        charts.group_means_ci(table, scale=d.scale),
+        "group-means",
+        "Mean dimension score per group with 95% confidence intervals (t distribution, per group and "
+        "dimension; not adjusted for multiplicity).",
+        f"Dot plot of the mean score of {table['group'].nunique()} groups on {len(dims)} dimensions, "
+        "groups side by side at each dimension, with 95% confidence interval bars.",
+    )

@@ -21,12 +21,26 @@ FORMULAS: list[tuple[str, Markup]] = [
     (
         "Composite reliability",
         Markup(
-            "CR = (Σ<i>λ</i><sub><i>i</i></sub>)² / ((Σ<i>λ</i><sub><i>i</i></sub>)² + Σ<i>θ</i><sub><i>i</i></sub>)"
+            "CR = (Σ<i>λ</i><sub><i>i</i></sub>)² / ((Σ<i>λ</i><sub><i>i</i></sub>)² + Σ<i>θ</i><sub><i>i</i></sub>), "
+            "standardised loadings <i>λ</i>, <i>θ</i><sub><i>i</i></sub> = 1 − <i>λ</i>²<sub><i>i</i></sub> "
+            "(Fornell &amp; Larcker, 1981)"
+        ),
+    ),
+    (
+        "McDonald's omega (total)",
+        Markup(
+            "<i>ω</i> = <i>ψ</i>(Σ<i>λ</i><sub><i>i</i></sub>)² / 1′<b>S</b>1 (semTools::compRelSEM: "
+            "unstandardised CFA loadings <i>λ</i>, factor variance <i>ψ</i>, observed item covariance "
+            "matrix <b>S</b>)"
         ),
     ),
     (
         "Average variance extracted",
-        Markup("AVE = Σ<i>λ</i>²<sub><i>i</i></sub> / <i>k</i> (standardised loadings)"),
+        Markup(
+            "AVE = <i>ψ</i>Σ<i>λ</i>²<sub><i>i</i></sub> / Σ<i>s</i><sub><i>ii</i></sub> (semTools::AVE: "
+            "unstandardised loadings <i>λ</i>, factor variance <i>ψ</i>, observed item variances "
+            "<i>s</i><sub><i>ii</i></sub>; not the textbook mean of squared standardised loadings)"
+        ),
     ),
     ("RMSEA", Markup("√(max(<i>χ</i>² − <i>df</i>, 0) / (<i>df</i> · <i>N</i>))")),
     ("Precision@K", Markup("|relevant ∩ top-<i>K</i>| / <i>K</i>")),
