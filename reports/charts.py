@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from dancerec.reports import apa
-from dancerec.reports.figures import FULL_WIDTH, PALETTE, STYLE, _new
+from dancerec.reports.figures import FULL_WIDTH, PALETTE, RASTERIZE_ABOVE, STYLE, _new
 from matplotlib.figure import Figure
 from scipy import stats
 
@@ -101,7 +101,13 @@ def user_scatter_grid(
         frame = joined[[metric, dim]].dropna()
         xs, ys = frame[metric].to_numpy(float), frame[dim].to_numpy(float)
         ax.scatter(
-            xs, ys + rng.uniform(-jitter, jitter, len(ys)), s=5, alpha=0.35, color="#1b6ca8", edgecolor="none"
+            xs,
+            ys + rng.uniform(-jitter, jitter, len(ys)),
+            s=5,
+            alpha=0.35,
+            color="#1b6ca8",
+            edgecolor="none",
+            rasterized=len(xs) > RASTERIZE_ABOVE,
         )
         if len(frame) >= 3 and np.ptp(xs) > 0:
             fit = stats.linregress(xs, ys)

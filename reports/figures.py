@@ -38,6 +38,9 @@ STYLE = {
     "svg.hashsalt": "dancerec",  # deterministic ids: the same data give byte-identical SVG
     "figure.dpi": 100,
 }
+#: Scatter plots with more points than this draw the points as an embedded bitmap (axes, text and lines
+#: stay vector): a 900-point SVG otherwise takes WeasyPrint seconds to lay out in the PDF.
+RASTERIZE_ABOVE = 200
 PALETTE = ["#1b6ca8", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d96a3", "#2e4057", "#a05195", "#f95d6a"]
 
 
@@ -75,7 +78,7 @@ def svg_document(fig: Figure) -> str:
     """The figure as a standalone SVG document (deterministic: no date, fixed id salt)."""
     buf = io.StringIO()
     with plt.rc_context(STYLE):
-        fig.savefig(buf, format="svg", metadata={"Date": None})
+        fig.savefig(buf, format="svg", dpi=200, metadata={"Date": None})  # dpi: rasterized parts only
     return buf.getvalue()
 
 
@@ -390,7 +393,13 @@ def scatter_fit(
             capsize=2,
         )
     ax.scatter(
-        xs, shown, s=28 if small else 7, alpha=0.9 if small else 0.35, color="#1b6ca8", edgecolor="none"
+        xs,
+        shown,
+        s=28 if small else 7,
+        alpha=0.9 if small else 0.35,
+        color="#1b6ca8",
+        edgecolor="none",
+        rasterized=len(xs) > RASTERIZE_ABOVE,  # hundreds of dots: an embedded bitmap, not SVG paths
     )
     if label:
         for xv, yv, text in zip(xs, ys, frame[label].astype(str), strict=True):

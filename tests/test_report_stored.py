@@ -53,8 +53,13 @@ def test_second_report_reuses_stored_results_and_is_identical(tmp_path):
     first = _report(root, tmp_path / "a", "--format", "html")
     assert "computed now: indices.battery (missing), recommender.compare (missing), link (missing)" in first
     assert set(list_results(study)["kind"]) == {"indices.battery", "recommender.compare", "link"}
-    second = _report(root, tmp_path / "b.html")
+    second = _report(root, tmp_path / "b.html", "--tables", str(tmp_path / "tables"))
     assert "stored results reused: indices.battery, recommender.compare, link" in second
+    assert f"tables (CSV, XLSX, LaTeX): {tmp_path / 'tables'}" in second
+    n_tables = int(re.search(r"(\d+) tables", second).group(1))
+    assert len(list((tmp_path / "tables").glob("table-*.csv"))) == n_tables
+    assert len(list((tmp_path / "tables").glob("table-*.tex"))) == n_tables
+    assert (tmp_path / "tables" / "tables.xlsx").is_file()
     assert "computed now" not in second
     a = (tmp_path / "a.html").read_text(encoding="utf-8")
     b = (tmp_path / "b.html").read_text(encoding="utf-8")

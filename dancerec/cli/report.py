@@ -93,6 +93,15 @@ def report(
     k: Annotated[int, typer.Option("--k", help="Cut-off K of the offline metrics shown.")] = 10,
     exclude_flagged: ExcludeFlaggedOption = "",
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for the linkage CIs.")] = 1000,
+    tables: Annotated[
+        Path | None,
+        typer.Option(
+            "--tables",
+            help="Also write every report table to this folder as CSV, one XLSX workbook (a sheet per "
+            "table) and LaTeX (booktabs, APA).",
+            show_default=False,
+        ),
+    ] = None,
     stored: Annotated[
         bool,
         typer.Option(
@@ -112,7 +121,9 @@ def report(
     targets = report_targets(out, fmt)
     st = open_study(study)
     with progress() as bar:
-        task = bar.add_task("report", total=4 + len(SECTIONS) + len(targets), status="")
+        task = bar.add_task(
+            "report", total=4 + len(SECTIONS) + len(targets) + (tables is not None), status=""
+        )
 
         def step(label: str) -> None:
             bar.update(task, advance=1, description=label)
@@ -126,7 +137,7 @@ def report(
             use_stored=stored,
             progress=step,
         )
-        results = write_reports(data, targets, figures_dir=figures, progress=step)
+        results = write_reports(data, targets, figures_dir=figures, progress=step, tables_dir=tables)
     for result in results:
         pages = f", {result.n_pages} pages" if result.n_pages else ""
         console.print(
@@ -135,6 +146,8 @@ def report(
         )
     if results and results[0].figures:
         console.print(f"figures (SVG + PNG): {results[0].figures[0].parent}")
+    if tables is not None:
+        console.print(f"tables (CSV, XLSX, LaTeX): {tables}", markup=False, highlight=False)
     for line in _provenance_lines(data.provenance):
         console.print(line, markup=False, highlight=False)
     for reason in data.skipped:
