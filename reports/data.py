@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from dancerec.display import DisplayMixin
+
 
 @dataclass
 class FitSummary:
@@ -53,7 +55,7 @@ class Methods:
 
 
 @dataclass
-class ReportData:
+class ReportData(DisplayMixin):
     """Everything the report can show. ``None`` means the section has no data and is left out."""
 
     title: str
@@ -94,3 +96,27 @@ class ReportData:
     provenance: list[dict[str, str]] = field(default_factory=list)
     #: sections left out and why (e.g. "CFA: no result — indices not run")
     skipped: list[str] = field(default_factory=list)
+
+    #: table shown by summary() / in Jupyter → the field holding it
+    SUMMARY_TABLES = (
+        ("Respondents", "respondents"),
+        ("Reliability", "reliability"),
+        ("Group tests", "group_tests"),
+        ("Offline metrics", "metric_table"),
+        ("Evaluation runs", "runs"),
+    )
+
+    def summary_header(self) -> list[str]:
+        head = [f"{self.title} (study {self.study_name}, {self.generated})"]
+        if self.instrument_name:
+            head.append(f"instrument {self.instrument_name}: {len(self.dimensions)} dimensions")
+        if self.skipped:
+            head.append(f"{len(self.skipped)} section(s) left out (see .skipped)")
+        return head
+
+    def summary_frames(self) -> dict[str, pd.DataFrame]:
+        """The report's key tables that have data (respondents, reliability, tests, metrics, runs)."""
+        frames = {title: getattr(self, name) for title, name in self.SUMMARY_TABLES}
+        if self.provenance:
+            frames["Where each analysis came from"] = pd.DataFrame(self.provenance)
+        return {t: f for t, f in frames.items() if f is not None and not f.empty}
