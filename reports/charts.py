@@ -47,6 +47,29 @@ def mean_ci_table(
     return pd.DataFrame(rows, columns=["dimension", "group", "n", "mean", "sd", "ci_low", "ci_high"])
 
 
+def correlation_cis(matrix: pd.DataFrame, n: int, level: float = 0.95) -> pd.DataFrame:
+    """factor1, factor2, r, ci_low, ci_high for each pair below the diagonal: Fisher's z interval
+    tanh(atanh r ± z_{(1+level)/2} / √(n − 3)), the interval ``scipy.stats.pearsonr`` gives."""
+    names = list(matrix.columns)
+    q = stats.norm.ppf((1 + level) / 2)
+    rows = []
+    for i, a in enumerate(names):
+        for b in names[:i]:
+            r = float(matrix.loc[a, b])
+            half = q / math.sqrt(n - 3) if n > 3 else math.nan
+            z = math.atanh(max(min(r, 1 - 1e-15), -1 + 1e-15))
+            rows.append(
+                {
+                    "factor1": a,
+                    "factor2": b,
+                    "r": r,
+                    "ci_low": math.tanh(z - half),
+                    "ci_high": math.tanh(z + half),
+                }
+            )
+    return pd.DataFrame(rows, columns=["factor1", "factor2", "r", "ci_low", "ci_high"])
+
+
 def group_means_ci(table: pd.DataFrame, *, scale: tuple[int, int] | None = None) -> Figure:
     """One panel: dimensions along x, the groups side by side at each, mean with its 95% CI as error bar."""
     dims = list(dict.fromkeys(table["dimension"]))

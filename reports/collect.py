@@ -227,6 +227,7 @@ def indices_sections(data: ReportData, report: Any) -> None:
     data.cfa = FitSummary(
         fit=_fit_dict(cfa.fit),
         loadings=cfa.loadings,
+        factor_correlations=getattr(cfa, "factor_correlations", None),
         notes=[f"Estimator: {cfa.estimator}."] + [str(p) for p in cfa.problems],
     )
     data.reliability = report.reliability.table

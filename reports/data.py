@@ -27,6 +27,7 @@ class FitSummary:
     paths: pd.DataFrame | None = None
     r2: dict[str, float] = field(default_factory=dict)
     indirect: pd.DataFrame | None = None  # effect, estimate, ci_low, ci_high
+    factor_correlations: pd.DataFrame | None = None  # factors × factors (standardised latent correlations)
     indirect_ci: str = "95% CI"  # column heading naming how the indirect-effect CIs were made
     notes: list[str] = field(default_factory=list)
 

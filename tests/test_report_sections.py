@@ -17,6 +17,7 @@ from dancerec.reports.sections.groups import _posthoc_note, _tests_note
 from dancerec.reports.sections.linkage_figures import scatter_panels
 from dancerec.reports.sections.offline import better_unseen_run
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from scipy import stats
 from statsmodels.stats.weightstats import DescrStatsW
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "report"))
@@ -140,3 +141,28 @@ def test_likert_legend_stays_inside_the_figure_even_with_long_anchors():
     assert extent.y0 >= bbox.y0 - 0.5 and extent.y1 <= bbox.y1 + 0.5
     for ax in fig.axes:  # and it does not cover the bars
         assert not extent.overlaps(ax.get_window_extent(renderer))
+
+
+def test_factor_correlation_cis_match_scipy_pearsonr():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(150, 3))
+    x[:, 1] += 0.6 * x[:, 0]
+    x[:, 2] -= 0.4 * x[:, 1]
+    frame = pd.DataFrame(x, columns=["a", "b", "c"])
+    table = charts.correlation_cis(frame.corr(), n=150)
+    assert list(zip(table["factor1"], table["factor2"], strict=True)) == [("b", "a"), ("c", "a"), ("c", "b")]
+    for row in table.itertuples():
+        ref = stats.pearsonr(frame[row.factor1], frame[row.factor2])
+        ci = ref.confidence_interval(0.95)
+        assert row.r == pytest.approx(ref.statistic, abs=1e-12)
+        assert row.ci_low == pytest.approx(ci.low, abs=1e-10) and row.ci_high == pytest.approx(
+            ci.high, abs=1e-10
+        )
+
+
+def test_factor_correlation_table_in_report(html):
+    assert "Factor correlations from the CFA, r [95% CI]" in html
+    low, high = charts.correlation_cis(pd.DataFrame([[1, 0.45], [0.45, 1]]), n=180).iloc[0][
+        ["ci_low", "ci_high"]
+    ]
+    assert f".45 {figures.apa.ci(low, high)}" in html

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from dancerec.reports import apa, diagrams, figures
+from dancerec.reports import apa, charts, diagrams, figures
 from dancerec.reports.sections.base import (
     I_BETA,
     I_M,
@@ -94,6 +94,7 @@ def _factors(b: Builder) -> None:
         )
     _efa_part(b, sec)
     _cfa_part(b, sec)
+    _factor_correlations(b, sec)
     _htmt_part(b, sec)
 
 
@@ -164,6 +165,37 @@ def _cfa_part(b: Builder, sec: Section) -> None:
                 "CFA loadings",
             ),
         )
+
+
+def _factor_correlations(b: Builder, sec: Section) -> None:
+    """Latent correlations with 95% CIs as a lower-triangular matrix (cells: r [low, high])."""
+    cfa = b.data.cfa
+    matrix = None if cfa is None else cfa.factor_correlations
+    n = None if cfa is None else cfa.fit.get("n")
+    if matrix is None or matrix.shape[0] < 2 or not n:
+        return
+    pairs = charts.correlation_cis(matrix, int(n))
+    cells = {
+        (r.factor1, r.factor2): f"{apa.bounded(r.r)} {apa.ci(r.ci_low, r.ci_high)}"
+        for r in pairs.itertuples()
+    }
+    names = list(matrix.columns)
+    frame = pd.DataFrame(
+        [[a] + [cells.get((a, b), "—" if a == b else "") for b in names[:-1]] for a in names],
+        columns=["factor", *names[:-1]],
+    )
+    b.table(
+        sec,
+        frame_table(
+            frame,
+            [("factor", "", "text"), *[(c, str(c), "text") for c in names[:-1]]],
+            "Factor correlations from the CFA, r [95% CI]",
+            note=Markup(
+                "Standardised latent correlations; 95% CI by Fisher's <i>z</i> with <i>N</i> = {} (an "
+                "approximation: it treats each latent correlation like an observed one)."
+            ).format(apa.integer(n)),
+        ),
+    )
 
 
 def _htmt_part(b: Builder, sec: Section) -> None:
