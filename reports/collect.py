@@ -197,13 +197,9 @@ def _survey_part(study: Any, data: ReportData, exclude: Sequence[str]) -> dict[s
 
 def indices_sections(data: ReportData, report: Any) -> None:
     """Fill the psychometric sections from an :class:`~dancerec.indices.battery.IndicesReport`."""
+    # column names are used as the indices subsystem settles them; only the labels differ (sections/)
     table = report.items
-    table = table.reset_index() if "item" not in table.columns else table
-    table = table.rename(columns={"index": "item", "skewness": "skew", "item_total_r": "citc"})
-    for col in ("floor_pct", "ceiling_pct"):
-        if col in table.columns:  # percentages → proportions (the formatter prints %)
-            table[col.removesuffix("_pct")] = table[col] / 100.0
-    data.item_analysis = table
+    data.item_analysis = table.reset_index() if "item" not in table.columns else table
     f = report.factorability
     data.factorability = {
         "kmo": f.kmo,
@@ -235,12 +231,11 @@ def indices_sections(data: ReportData, report: Any) -> None:
     data.fornell_larcker = report.reliability.fornell_larcker
     if report.sem is not None:
         sem = report.sem
-        indirect = sem.indirect.rename(columns={"name": "effect"}) if sem.indirect is not None else None
         data.sem = FitSummary(
             fit=_fit_dict(sem.fit),
-            paths=sem.paths.rename(columns={"lhs": "lval", "rhs": "rval"}),
+            paths=sem.paths,
             r2=dict(zip(sem.r2["variable"], sem.r2["r2"], strict=True)),
-            indirect=indirect,
+            indirect=sem.indirect,
             indirect_ci=_CI_LABELS.get(sem.ci_method, "95% CI"),
             notes=[
                 f"Estimator: {sem.estimator}; indirect-effect CIs: {sem.ci_method} ({sem.n_resamples} draws)."
@@ -251,9 +246,7 @@ def indices_sections(data: ReportData, report: Any) -> None:
         g = report.groups
         data.group_descriptives = g.descriptives
         data.group_tests = g.tests.reset_index() if "dimension" not in g.tests.columns else g.tests
-        data.posthoc = g.posthoc.rename(
-            columns={"group_a": "group1", "group_b": "group2", "mean_diff": "diff", "cohens_d": "d"}
-        )
+        data.posthoc = g.posthoc
     if report.invariance is not None:
         data.invariance = report.invariance.table
 
@@ -340,9 +333,7 @@ def _recommender_part(
             lambda: compare({m: r.per_user for m, r in runs.items()}, baseline, metrics, seed=seed),
             use_stored=use_stored,
         )
-        cmp = cmp.rename(columns={"p_t_holm": "p_holm"})
-        split = cmp["metric"].str.partition("@")
-        data.metric_table = cmp.assign(metric=split[0], k=pd.to_numeric(split[2]))
+        data.metric_table = cmp
         data.baseline = baseline
     else:
         rows = [r.summary.assign(model=m) for m, r in runs.items()]
@@ -366,6 +357,36 @@ def _linkage_part(
         settings,
         lambda: link_study(study, k=k, exclude_flagged=list(exclude), n_boot=n_boot, seed=seed),
         use_stored=use_stored,
+    )
+
+
+def _methods(study: Any, data: ReportData, linkage: Any, k: int, exclude_flagged: Sequence[str]) -> Methods:
+    """The methods appendix: seeds, software versions, data files and the settings used."""
+    return Methods(
+        seeds={
+            "study seed": study.config.seed,
+            **({"linkage bootstrap seed": linkage.settings.get("seed")} if linkage else {}),
+            **(
+                {f"run {r}": s for r, s in zip(data.runs["run_id"], data.runs["seed"], strict=True)}
+                if data.runs is not None
+                else {}
+            ),
+        },
+        software=software_versions(),
+        data_files=data_files(study),
+        settings={
+            "instrument": study.config.instrument,
+            "cut-off K": k,
+            "excluded flags": ", ".join(exclude_flagged) or "none",
+            **(
+                {
+                    "linkage regression": linkage.settings.get("regression"),
+                    "bootstrap resamples": linkage.settings.get("n_boot"),
+                }
+                if linkage
+                else {}
+            ),
+        },
     )
 
 
@@ -427,30 +448,5 @@ def collect_report_data(
                 skipped, "Linkage", lambda: _linkage_part(study, data, k, exclude_flagged, n_boot, use_stored)
             )
     data.linkage = linkage
-    data.methods = Methods(
-        seeds={
-            "study seed": seed,
-            **({"linkage bootstrap seed": linkage.settings.get("seed")} if linkage else {}),
-            **(
-                {f"run {r}": s for r, s in zip(data.runs["run_id"], data.runs["seed"], strict=True)}
-                if data.runs is not None
-                else {}
-            ),
-        },
-        software=software_versions(),
-        data_files=data_files(study),
-        settings={
-            "instrument": study.config.instrument,
-            "cut-off K": k,
-            "excluded flags": ", ".join(exclude_flagged) or "none",
-            **(
-                {
-                    "linkage regression": linkage.settings.get("regression"),
-                    "bootstrap resamples": linkage.settings.get("n_boot"),
-                }
-                if linkage
-                else {}
-            ),
-        },
-    )
+    data.methods = _methods(study, data, linkage, k, exclude_flagged)
     return data

@@ -116,8 +116,8 @@ def path_graph(
     observed: Sequence[str] = (),
     r2: Mapping[str, float] | None = None,
     coef: str = "std",
-    source: str = "rval",
-    target: str = "lval",
+    source: str = "rhs",
+    target: str = "lhs",
     name: str = "sem",
 ) -> Diagram:
     """The structural model: one edge per row of ``paths`` (source → target) labelled with ``coef``.

@@ -41,8 +41,8 @@ def demo_sem_paths(seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     paths = pd.DataFrame(
         {
-            "lval": [t.lhs for t in terms],
-            "rval": [t.rhs for t in terms],
+            "lhs": [t.lhs for t in terms],
+            "rhs": [t.rhs for t in terms],
             "std": rng.uniform(-0.5, 0.7, len(terms)),
             "p": rng.uniform(0, 0.1, len(terms)) ** 2,
         }
@@ -54,7 +54,7 @@ def metrics_sem_paths() -> pd.DataFrame:
     """The linkage SEM's shape: three observed offline metrics → every latent dimension."""
     metrics = ["recall@10", "ndcg@10", "serendipity@10"]
     rows = [
-        {"lval": d, "rval": m, "std": 0.1 * (i - j), "p": 0.001 * (1 + i + j)}
+        {"lhs": d, "rhs": m, "std": 0.1 * (i - j), "p": 0.001 * (1 + i + j)}
         for i, m in enumerate(metrics)
         for j, d in enumerate(DIMENSIONS)
     ]
@@ -64,9 +64,9 @@ def metrics_sem_paths() -> pd.DataFrame:
 def test_demo_sem_has_no_edge_through_a_node_and_no_overlapping_labels():
     for seed in range(3):
         paths = demo_sem_paths(seed)
-        diagram = D.path_graph(paths, r2={d: 0.3 for d in paths["lval"]})
+        diagram = D.path_graph(paths, r2={d: 0.3 for d in paths["lhs"]})
         boxes, edges = D.layout_geometry(diagram)
-        assert len(edges) == len(paths) and len(boxes) == len(set(paths["lval"]) | set(paths["rval"]))
+        assert len(edges) == len(paths) and len(boxes) == len(set(paths["lhs"]) | set(paths["rhs"]))
         assert all(e["label"] is not None and len(e["points"]) > 10 for e in edges)
         assert D.layout_problems(diagram) == []
 
@@ -108,8 +108,8 @@ def test_the_checker_finds_an_edge_through_a_node_and_overlapping_labels():
 def test_stars_only_for_adjusted_p_and_dashes_for_non_significant():
     paths = pd.DataFrame(
         {
-            "lval": ["y", "y", "z"],
-            "rval": ["x", "w", "y"],
+            "lhs": ["y", "y", "z"],
+            "rhs": ["x", "w", "y"],
             "std": [0.5, 0.2, -0.4],
             "p": [0.0001, 0.02, 0.0004],
             "p_adj": [0.0003, 0.06, 0.0012],

@@ -19,11 +19,32 @@ app = typer.Typer(
     "heat map, the structural model as a path diagram, group comparisons, offline precision/recall over "
     "K = 1..50, the linkage of offline metrics to perceived quality, and a methods appendix (formulas, "
     "thresholds, software versions, seeds, data files with checksums). Figures are also written as "
-    "separate SVG and PNG files.",
+    "separate SVG and PNG files. Analyses are read from the study's stored results when their inputs and "
+    "settings are unchanged (else computed and stored; the output says which); --format html,pdf writes "
+    "both from one build; --tables DIR also writes every table as CSV, XLSX and LaTeX.",
     invoke_without_command=True,
     no_args_is_help=False,
     subcommand_metavar="",
 )
+
+
+TablesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--tables",
+        help="Also write every report table to this folder as CSV, one XLSX workbook (a sheet per "
+        "table) and LaTeX (booktabs, APA).",
+        show_default=False,
+    ),
+]
+StoredOption = Annotated[
+    bool,
+    typer.Option(
+        "--stored/--no-stored",
+        help="Reuse the study's stored results for unchanged data and settings (and store new ones); "
+        "--no-stored recomputes everything and stores nothing.",
+    ),
+]
 
 
 def report_targets(out: Path, fmt: str | None) -> list[Path]:
@@ -93,23 +114,8 @@ def report(
     k: Annotated[int, typer.Option("--k", help="Cut-off K of the offline metrics shown.")] = 10,
     exclude_flagged: ExcludeFlaggedOption = "",
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for the linkage CIs.")] = 1000,
-    tables: Annotated[
-        Path | None,
-        typer.Option(
-            "--tables",
-            help="Also write every report table to this folder as CSV, one XLSX workbook (a sheet per "
-            "table) and LaTeX (booktabs, APA).",
-            show_default=False,
-        ),
-    ] = None,
-    stored: Annotated[
-        bool,
-        typer.Option(
-            "--stored/--no-stored",
-            help="Reuse the study's stored results for unchanged data and settings (and store new ones); "
-            "--no-stored recomputes everything and stores nothing.",
-        ),
-    ] = True,
+    tables: TablesOption = None,
+    stored: StoredOption = True,
 ) -> None:
     """Write the report and print where it and its figures are."""
     if ctx.invoked_subcommand is not None:

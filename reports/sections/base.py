@@ -77,6 +77,7 @@ FMT: dict[str, Formatter] = {
     "p": apa.p_value,
     "int": apa.integer,
     "pct": apa.percent,
+    "pct_points": lambda v: apa.percent(v / 100 if isinstance(v, int | float) else None),  # 12.5 → 12.5%
     "text": lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA else str(v),
     "bool": lambda v: "yes" if bool(v) and v is not pd.NA else "no",
 }

@@ -28,12 +28,14 @@ def _offline(b: Builder) -> None:
     mt = d.metric_table
     if mt is not None and not mt.empty:
         mt = mt.copy()
+        ks = mt["k"] if "k" in mt.columns else [None] * len(mt)  # compare() names metrics "ndcg@10"
         mt["metric_k"] = [
-            f"{m}@{int(k)}" if pd.notna(k) else str(m) for m, k in zip(mt["metric"], mt["k"], strict=True)
+            f"{m}@{int(k)}" if k is not None and pd.notna(k) and "@" not in str(m) else str(m)
+            for m, k in zip(mt["metric"], ks, strict=True)
         ]
         mt["ci"] = _ci_cells(mt, digits=3, leading_zero=True)
-        if "p_holm" in mt.columns:
-            mt["sig"] = [apa.stars(p) for p in mt["p_holm"]]
+        if "p_t_holm" in mt.columns:
+            mt["sig"] = [apa.stars(p) for p in mt["p_t_holm"]]
         note = "95% bootstrap confidence intervals over users."
         if d.baseline:
             note += (
@@ -49,7 +51,7 @@ def _offline(b: Builder) -> None:
                     ("metric_k", "Metric", "text"),
                     ("mean", "Mean", "num3"),
                     ("ci", "95% CI", "text"),
-                    ("p_holm", Markup("<i>p</i><sub>Holm</sub>"), "p"),
+                    ("p_t_holm", Markup("<i>p</i><sub>Holm</sub>"), "p"),
                     ("sig", "", "text"),
                 ],
                 "Offline metrics per model",

@@ -28,7 +28,7 @@ def _sem(b: Builder) -> None:
         legend = fig.legend()
     else:  # no Graphviz `dot` on this machine: the simpler matplotlib drawing
         fig, legend = (
-            figures.path_diagram(d.sem.paths),
+            figures.path_diagram(d.sem.paths, source="rhs", target="lhs"),
             "(* p < .05, ** p < .01, *** p < .001; dashed = not significant).",
         )
     b.figure(
@@ -39,7 +39,7 @@ def _sem(b: Builder) -> None:
         f"Path diagram of {len(d.sem.paths)} structural paths between the perceived-quality dimensions.",
     )
     paths = d.sem.paths.copy()
-    paths["path"] = paths["rval"].astype(str) + " → " + paths["lval"].astype(str)
+    paths["path"] = paths["rhs"].astype(str) + " → " + paths["lhs"].astype(str)
     b.table(
         sec,
         frame_table(
@@ -72,7 +72,7 @@ def _sem(b: Builder) -> None:
             frame_table(
                 ind,
                 [
-                    ("effect", "Indirect effect", "text"),
+                    ("name", "Indirect effect", "text"),
                     ("estimate", "Estimate", "num"),
                     ("ci", d.sem.indirect_ci, "text"),
                 ],
