@@ -136,7 +136,7 @@ def user_scatter_grid(
             fit = stats.linregress(xs, ys)
             grid = np.linspace(xs.min(), xs.max(), 50)
             ax.plot(grid, fit.intercept + fit.slope * grid, color="#d1495b", linewidth=1.2)
-        ax.set_title(title, fontsize=7.5)
+        ax.set_title(title, fontsize=7.5 if ncols <= 3 else 6.8)
         ax.set_xlabel(metric, fontsize=7)
         ax.set_ylabel(dim.replace("_", " "), fontsize=7)
         ax.tick_params(labelsize=6.5)
@@ -147,8 +147,9 @@ def user_scatter_grid(
 
 
 def scatter_title(rho: float, p_adj: float | None, n: int) -> str:
-    """``ρ = .21, p_adj = .003, n = 240`` (no p when no adjusted p is available)."""
-    text = f"ρ = {apa.bounded(rho)}"
+    """``ρ = .21, n = 240`` over ``p_adj = .003`` (two short lines fit a narrow panel; no p when no
+    adjusted p is available)."""
+    text = f"ρ = {apa.bounded(rho)}, n = {n}"
     if p_adj is not None and math.isfinite(p_adj):
-        text += f", p_adj {apa.p_clause(p_adj).removeprefix('p ')}"
-    return text + f", n = {n}"
+        text += f"\np_adj {apa.p_clause(p_adj).removeprefix('p ')}"
+    return text

@@ -48,6 +48,12 @@ def scatter_panels(link) -> tuple[list[tuple[str, str]], list[str], str | None]:
     return pairs, titles, adj[1]
 
 
+def _columns(pairs: list[tuple[str, str]]) -> int:
+    """Panels per row: each metric's dimensions side by side (two metrics a row for two dimensions)."""
+    n_dims = len(dict.fromkeys(d for _, d in pairs))
+    return 2 * n_dims if n_dims <= 2 else n_dims
+
+
 def _user_scatter(b: Builder) -> None:
     link = b.data.linkage
     sec = _linkage_section(b)
@@ -63,7 +69,7 @@ def _user_scatter(b: Builder) -> None:
     )
     b.figure(
         sec,
-        charts.user_scatter_grid(link.joined, pairs, titles),
+        charts.user_scatter_grid(link.joined, pairs, titles, ncols=_columns(pairs)),
         "user-scatter-grid",
         f"Per-user offline metric against the respondent's score, one panel per metric × primary dimension, "
         f"with the least-squares line; panel titles give Spearman's ρ, {how}, and n. Scores jittered "
