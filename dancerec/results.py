@@ -62,6 +62,12 @@ MIGRATIONS: list[Migration] = [
 COMPONENT = {"results": "dancerec.results:MIGRATIONS"}
 
 T = TypeVar("T")
+
+
+class StaleResultError(Exception):
+    """A stored result was written by code whose result classes had other fields: recompute it."""
+
+
 _REGISTRY: dict[str, type] = {}
 
 
@@ -209,9 +215,14 @@ def decode(data: Any) -> Any:
         return {_hashable(decode(k)): decode(v) for k, v in data["__pairs__"]}
     if "__dataclass__" in data:
         cls = _resolve_class(data["__dataclass__"])
+        names = {f.name for f in dataclasses.fields(cls)}
+        if names != set(data["fields"]):
+            raise StaleResultError(
+                f"{data['__dataclass__']} has other fields in this dancerec than when stored"
+            )
         obj = object.__new__(cls)
         for f in dataclasses.fields(cls):
-            object.__setattr__(obj, f.name, decode(data["fields"].get(f.name)))
+            object.__setattr__(obj, f.name, decode(data["fields"][f.name]))
         return obj
     raise UserError(f"stored result has an unknown encoding: keys {sorted(data)}")
 
@@ -296,7 +307,12 @@ def _fetch(study: Any, where: str, params: list[Any]) -> Any:
             "ORDER BY created_at DESC, version DESC LIMIT 1",
             [FORMAT_VERSION, *params],
         ).fetchone()
-    return None if row is None else decode(json.loads(row[0]))
+    if row is None:
+        return None
+    try:
+        return decode(json.loads(row[0]))
+    except StaleResultError:
+        return None  # written by an older dancerec whose classes differ: treated as missing
 
 
 def load_result(study: Any, kind: str, key: str) -> Any | None:

@@ -160,3 +160,25 @@ def test_decoding_refuses_classes_outside_dancerec():
         R.decode({"__dataclass__": "dancerec.workspace:Study", "fields": {}})
     with pytest.raises(UserError, match="does not have"):
         R.decode({"__dataclass__": "dancerec.workspace:Nope", "fields": {}})
+
+
+@dataclasses.dataclass
+class Evolving:
+    a: int
+
+
+def test_a_result_of_a_class_that_changed_fields_is_treated_as_missing(study):
+    R.register_result_class(Evolving)
+    key = R.result_key("evolving", None, {})
+    R.save_result(study, "evolving", key, {}, Evolving(1))
+    assert R.load_result(study, "evolving", key) == Evolving(1)
+    assert R.get_or_compute(study, "evolving", None, {}, lambda: Evolving(2)) == (Evolving(1), True)
+    with study.transaction() as con:  # as if stored by a version whose Evolving had a field "b" too
+        con.execute(
+            'UPDATE analysis_result SET payload = replace(payload, \'"fields":{"a":1}\', '
+            '\'"fields":{"a":1,"b":2}\') WHERE kind = \'evolving\''
+        )
+    assert R.load_result(study, "evolving", key) is None
+    calls = []
+    obj, cached = R.get_or_compute(study, "evolving", None, {}, lambda: calls.append(1) or Evolving(3))
+    assert not cached and calls == [1] and obj == Evolving(3)
