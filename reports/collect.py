@@ -78,14 +78,17 @@ def _stored(
     use_stored: bool = True,
 ) -> Any:
     """The stored result for these inputs and settings, else ``compute()`` (then stored); noted in
-    ``data.provenance``."""
-
+    ``data.provenance``. A result that cannot be stored (an object the JSON encoding does not know) is
+    still used, and the provenance says it was not stored."""
     obj, status, key = results.lookup(study, kind, fingerprint, settings) if use_stored else (None, "", "")
     if obj is None:
         obj = compute()
-        if use_stored:
-            results.save_result(study, kind, key, settings, obj, fingerprint=fingerprint)
         status = f"computed: {status}" if use_stored else "computed: not stored"
+        if use_stored:
+            try:
+                results.save_result(study, kind, key, settings, obj, fingerprint=fingerprint)
+            except TypeError as exc:  # e.g. a model object inside the result
+                status = f"computed: not stored ({exc})"
     data.provenance.append({"part": part, "kind": kind, "status": status, "key": key[:12]})
     return obj
 

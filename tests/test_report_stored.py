@@ -80,3 +80,20 @@ def test_second_report_reuses_stored_results_and_is_identical(tmp_path):
     n_stored = len(list_results(study))
     fourth = _report(root, tmp_path / "d.html", "--no-stored")
     assert "not stored" in fourth and len(list_results(study)) == n_stored
+
+
+def test_a_result_that_cannot_be_stored_is_still_used(study):
+    from dancerec.reports.collect import _stored
+    from dancerec.reports.data import ReportData
+
+    data = ReportData(title="t", study_name="s", generated="now")
+    handle = object()
+    fp = {"x": 1}
+    got = _stored(data, study, "Part", "kind.x", fp, {}, lambda: {"model": handle})
+    assert got["model"] is handle
+    assert data.provenance[0]["status"].startswith("computed: not stored (cannot store a object")
+    assert list_results(study).empty
+    ok = _stored(data, study, "Part", "kind.y", fp, {"a": 1}, lambda: {"v": 2})
+    again = _stored(data, study, "Part", "kind.y", fp, {"a": 1}, lambda: {"v": 3})
+    assert ok == again == {"v": 2}
+    assert [p["status"] for p in data.provenance[1:]] == ["computed: missing", "stored"]
