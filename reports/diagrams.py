@@ -270,6 +270,10 @@ def export_diagram(diagram: Diagram, slug: str, out_dir: Path | None) -> tuple[s
         return svg, None, None
     out_dir.mkdir(parents=True, exist_ok=True)
     svg_path, png_path = out_dir / f"{slug}.svg", out_dir / f"{slug}.png"
+    from dancerec.reports.figures import unchanged
+
+    if unchanged(svg_path, svg, png_path):
+        return svg, svg_path, png_path
     svg_path.write_text(svg, encoding="utf-8")
     diagram.graph.attr(dpi="200")
     try:

@@ -104,6 +104,17 @@ def inline_svg(document: str, slug: str) -> str:
     return text.strip()
 
 
+def unchanged(svg_path: Path, document: str, png_path: Path) -> bool:
+    """The figure files from an earlier report are still this figure (same SVG, deterministic): the
+    200-dpi PNG need not be drawn again."""
+    return (
+        png_path.is_file()
+        and svg_path.is_file()
+        and png_path.stat().st_mtime >= svg_path.stat().st_mtime
+        and svg_path.read_text(encoding="utf-8") == document
+    )
+
+
 def export(fig: Figure, slug: str, caption: str, alt: str, out_dir: Path | None = None) -> ExportedFigure:
     """Inline SVG for the report, and ``slug.svg``/``slug.png`` in ``out_dir`` when given."""
     document = svg_document(fig)
@@ -112,11 +123,11 @@ def export(fig: Figure, slug: str, caption: str, alt: str, out_dir: Path | None 
     )
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        result.svg_path = out_dir / f"{slug}.svg"
-        result.svg_path.write_text(result.standalone, encoding="utf-8")
-        with plt.rc_context(STYLE):
-            result.png_path = out_dir / f"{slug}.png"
-            fig.savefig(result.png_path, format="png", dpi=200, metadata={"Software": None})
+        result.svg_path, result.png_path = out_dir / f"{slug}.svg", out_dir / f"{slug}.png"
+        if not unchanged(result.svg_path, result.standalone, result.png_path):
+            result.svg_path.write_text(result.standalone, encoding="utf-8")
+            with plt.rc_context(STYLE):
+                fig.savefig(result.png_path, format="png", dpi=200, metadata={"Software": None})
     plt.close(fig)
     return result
 

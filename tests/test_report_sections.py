@@ -166,3 +166,20 @@ def test_factor_correlation_table_in_report(html):
         ["ci_low", "ci_high"]
     ]
     assert f".45 {figures.apa.ci(low, high)}" in html
+
+
+def test_an_unchanged_figure_keeps_its_png(tmp_path):
+    def draw(scale):
+        table = charts.mean_ci_table(
+            pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0] * scale, "group": ["x", "x", "y", "y"] * scale}), ["a"]
+        )
+        return charts.group_means_ci(table)
+
+    first = figures.export(draw(1), "fig", "c", "a", tmp_path)
+    stamp = first.png_path.stat().st_mtime_ns
+    again = figures.export(draw(1), "fig", "c", "a", tmp_path)
+    assert again.standalone == first.standalone and again.png_path.stat().st_mtime_ns == stamp
+    changed = figures.export(draw(2), "fig", "c", "a", tmp_path)
+    assert changed.standalone != first.standalone
+    assert changed.svg_path.read_text(encoding="utf-8") == changed.standalone
+    assert changed.png_path.stat().st_mtime_ns != stamp
