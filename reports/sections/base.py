@@ -40,6 +40,12 @@ class DisplayTable:
     anchor: str = ""
     wide: bool = False
     highlight: list[bool] = field(default_factory=list)  # rows shown in bold (e.g. runs a group saw)
+    breakable: list[bool] = field(default_factory=list)  # columns with long tokens (checksums, ids)
+
+    @property
+    def keep_together(self) -> bool:
+        """Short tables move whole to the next page rather than leave a stub of rows behind."""
+        return len(self.rows) <= KEEP_TOGETHER_ROWS
 
 
 @dataclass
@@ -63,6 +69,16 @@ class Section:
         self.blocks.append(
             Heading(title, f"{self.anchor}-{len([b for b in self.blocks if isinstance(b, Heading)]) + 1}")
         )
+
+
+#: Tables with at most this many rows are never split across pages (PDF).
+KEEP_TOGETHER_ROWS = 10
+#: A cell token longer than this (no spaces: a checksum, a run id, a path) may be broken anywhere.
+LONG_TOKEN = 22
+
+
+def _breakable(rows: list[list[str]], n_cols: int) -> list[bool]:
+    return [any(len(tok) > LONG_TOKEN for row in rows for tok in str(row[i]).split()) for i in range(n_cols)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -100,6 +116,7 @@ def frame_table(
         numeric=[kind not in ("text", "bool") for _, _, kind in spec],
         note=note,
         wide=len(spec) > 7,
+        breakable=_breakable(rows, len(spec)),
     )
 
 
