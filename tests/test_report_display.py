@@ -76,3 +76,15 @@ def test_report_data_uses_the_mixin():
     assert alpha in text and "fixture <study>" in text
     html = data._repr_html_()
     assert html.count("<table") == len(frames) and "对照组 C &amp; &lt;b&gt;" in html
+
+
+def test_public_api_of_dancerec_reports():
+    import dancerec.reports as reports
+    from dancerec.reports import collect_report_data, write_reports
+    from dancerec.reports.collect import collect_report_data as direct
+
+    assert collect_report_data is direct and callable(write_reports)
+    for name in reports.__all__:
+        assert getattr(reports, name) is not None
+    with pytest.raises(AttributeError):
+        reports.nope  # noqa: B018
