@@ -99,12 +99,72 @@ FMT: dict[str, Formatter] = {
 }
 
 
+#: The one place where a column's display label lives (columns named as their subsystem names them).
+#: A table spec entry (column, format) takes its header from here; (column, header, format) overrides
+#: it where a table needs another wording.
+LABELS: dict[str, Text] = {
+    "dimension": "Dimension",
+    "item": "Item",
+    "factor": "Factor",
+    "group": "Group",
+    "model": "Model",
+    "run_id": "Run",
+    "split": "Split",
+    "seed": "Seed",
+    "test": "Test",
+    "statistic": "Statistic",
+    "method": "Method",
+    "estimate": "Estimate",
+    "se": "SE",
+    "p": I_P,
+    "std": I_BETA,
+    "n": I_N,
+    "sd": I_SD,
+    "skewness": "Skew",
+    "kurtosis": "Kurtosis",
+    "floor_pct": "Floor",
+    "ceiling_pct": "Ceiling",
+    "item_total_r": Markup("<i>r</i><sub>it</sub>"),
+    "alpha_if_deleted": Markup("<i>α</i> if deleted"),
+    "n_items": "Items",
+    "alpha": Markup("<i>α</i>"),
+    "alpha_std": Markup("<i>α</i><sub>std</sub>"),
+    "omega": Markup("<i>ω</i>"),
+    "cr": "CR",
+    "ave": "AVE",
+    "eta2": Markup("<i>η</i>²"),
+    "omega2": Markup("<i>ω</i>²"),
+    "df1": Markup("<i>df</i><sub>1</sub>"),
+    "df2": Markup("<i>df</i><sub>2</sub>"),
+    "p_adj": Markup("<i>p</i><sub>adj</sub>"),
+    "p_t_holm": Markup("<i>p</i><sub>Holm</sub>"),
+    "mean_diff": "Difference",
+    "cohens_d": Markup("<i>d</i>"),
+    "r2": Markup("<i>R</i>²"),
+    "h2": Markup("<i>h</i>²"),
+    "chi2": Markup("<i>χ</i>²"),
+    "df": Markup("<i>df</i>"),
+    "cfi": "CFI",
+    "rmsea": "RMSEA",
+    "delta_chi2": Markup("Δ<i>χ</i>²"),
+    "delta_cfi": "ΔCFI",
+    "delta_rmsea": "ΔRMSEA",
+    "holds": "Holds",
+    "level": "Model",
+}
+
+
 def frame_table(
-    frame: pd.DataFrame, spec: Sequence[tuple[str, Text, str]], caption: Text, note: Text | None = None
+    frame: pd.DataFrame,
+    spec: Sequence[tuple[str, str] | tuple[str, Text, str]],
+    caption: Text,
+    note: Text | None = None,
 ) -> DisplayTable | None:
-    """A table from ``frame`` with columns ``spec`` = (column, header, format); missing columns skipped."""
+    """A table from ``frame`` with columns ``spec`` = (column, format) — header from :data:`LABELS` —
+    or (column, header, format); missing columns skipped."""
     if frame is None or frame.empty:
         return None
+    spec = [(s[0], LABELS[s[0]], s[1]) if len(s) == 2 else s for s in spec]
     spec = [s for s in spec if s[0] in frame.columns]
     if not spec:
         return None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 from dancerec.reports import apa, figures
 from dancerec.reports.sections.base import Builder, Section, _ci_cells, frame_table
-from markupsafe import Markup
 
 
 def _offline(b: Builder) -> None:
@@ -47,11 +46,11 @@ def _offline(b: Builder) -> None:
             frame_table(
                 mt,
                 [
-                    ("model", "Model", "text"),
+                    ("model", "text"),
                     ("metric_k", "Metric", "text"),
                     ("mean", "Mean", "num3"),
                     ("ci", "95% CI", "text"),
-                    ("p_t_holm", Markup("<i>p</i><sub>Holm</sub>"), "p"),
+                    ("p_t_holm", "p"),
                     ("sig", "", "text"),
                 ],
                 "Offline metrics per model",
@@ -94,10 +93,10 @@ def _runs_table(b: Builder, sec: Section) -> None:
     table = frame_table(
         runs,
         [
-            ("run_id", "Run", "text"),
-            ("model", "Model", "text"),
-            ("split", "Split", "text"),
-            ("seed", "Seed", "text"),
+            ("run_id", "text"),
+            ("model", "text"),
+            ("split", "text"),
+            ("seed", "text"),
             ("groups", "Shown to", "text"),
             *[(m, m, "num3") for m in metrics],
         ],

@@ -54,7 +54,7 @@ def _overview(b: Builder) -> None:
         frame_table(
             d.respondents,
             [
-                ("group", "Group", "text"),
+                ("group", "text"),
                 ("n_total", "Respondents", "int"),
                 ("n_excluded", "Excluded", "int"),
                 ("n_analysed", "Analysed", "int"),
@@ -86,7 +86,7 @@ def _items(b: Builder) -> None:
     sec = b.section("items", "Instrument and item distributions")
     spec = [
         ("id", "Item", "text"),
-        ("dimension", "Dimension", "text"),
+        ("dimension", "text"),
         ("text_en", "Wording (English)", "text"),
         ("text_zh", "Wording (Chinese)", "text"),
         ("reverse", "Reverse-keyed", "bool"),

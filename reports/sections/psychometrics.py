@@ -5,11 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from dancerec.reports import apa, charts, diagrams, figures
 from dancerec.reports.sections.base import (
-    I_BETA,
     I_M,
-    I_N,
-    I_P,
-    I_SD,
     Builder,
     Section,
     _ci_cells,
@@ -29,17 +25,17 @@ def _reliability(b: Builder) -> None:
         frame_table(
             d.item_analysis,
             [
-                ("item", "Item", "text"),
-                ("dimension", "Dimension", "text"),
-                ("n", I_N, "int"),
+                ("item", "text"),
+                ("dimension", "text"),
+                ("n", "int"),
                 ("mean", I_M, "num"),
-                ("sd", I_SD, "num"),
-                ("skewness", "Skew", "num"),
-                ("kurtosis", "Kurtosis", "num"),
-                ("floor_pct", "Floor", "pct_points"),
-                ("ceiling_pct", "Ceiling", "pct_points"),
-                ("item_total_r", Markup("<i>r</i><sub>it</sub>"), "bounded"),
-                ("alpha_if_deleted", Markup("<i>α</i> if deleted"), "bounded"),
+                ("sd", "num"),
+                ("skewness", "num"),
+                ("kurtosis", "num"),
+                ("floor_pct", "pct_points"),
+                ("ceiling_pct", "pct_points"),
+                ("item_total_r", "bounded"),
+                ("alpha_if_deleted", "bounded"),
             ],
             "Item analysis",
             note=Markup(
@@ -57,14 +53,14 @@ def _reliability(b: Builder) -> None:
             frame_table(
                 rel,
                 [
-                    ("dimension", "Dimension", "text"),
-                    ("n_items", "Items", "int"),
-                    ("alpha", Markup("<i>α</i>"), "bounded"),
+                    ("dimension", "text"),
+                    ("n_items", "int"),
+                    ("alpha", "bounded"),
                     ("alpha_ci", "95% CI", "text"),
-                    ("alpha_std", Markup("<i>α</i><sub>std</sub>"), "bounded"),
-                    ("omega", Markup("<i>ω</i>"), "bounded"),
-                    ("cr", "CR", "bounded"),
-                    ("ave", "AVE", "bounded"),
+                    ("alpha_std", "bounded"),
+                    ("omega", "bounded"),
+                    ("cr", "bounded"),
+                    ("ave", "bounded"),
                 ],
                 "Reliability and convergent validity per dimension",
                 note=Markup("Thresholds: <i>α</i> and CR ≥ .70, AVE ≥ .50 (Fornell &amp; Larcker, 1981)."),
@@ -113,9 +109,9 @@ def _efa_part(b: Builder, sec: Section) -> None:
     if d.efa.communalities is not None:
         frame["h2"] = frame["item"].map(d.efa.communalities)
     spec = [
-        ("item", "Item", "text"),
+        ("item", "text"),
         *[(c, str(c), "bounded") for c in efa.columns],
-        ("h2", Markup("<i>h</i>²"), "bounded"),
+        ("h2", "bounded"),
     ]
     b.table(sec, frame_table(frame, spec, "EFA pattern loadings"))
 
@@ -155,12 +151,12 @@ def _cfa_part(b: Builder, sec: Section) -> None:
             frame_table(
                 d.cfa.loadings,
                 [
-                    ("factor", "Factor", "text"),
-                    ("item", "Item", "text"),
-                    ("estimate", "Estimate", "num"),
-                    ("std", I_BETA, "bounded"),
-                    ("se", "SE", "num"),
-                    ("p", I_P, "p"),
+                    ("factor", "text"),
+                    ("item", "text"),
+                    ("estimate", "num"),
+                    ("std", "bounded"),
+                    ("se", "num"),
+                    ("p", "p"),
                 ],
                 "CFA loadings",
             ),

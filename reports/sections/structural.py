@@ -5,8 +5,6 @@ from __future__ import annotations
 import pandas as pd
 from dancerec.reports import diagrams, figures
 from dancerec.reports.sections.base import (
-    I_BETA,
-    I_P,
     Builder,
     _ci_cells,
     _fit_line,
@@ -46,10 +44,10 @@ def _sem(b: Builder) -> None:
             paths,
             [
                 ("path", "Path", "text"),
-                ("estimate", "Estimate", "num"),
-                ("std", I_BETA, "bounded"),
-                ("se", "SE", "num"),
-                ("p", I_P, "p"),
+                ("estimate", "num"),
+                ("std", "bounded"),
+                ("se", "num"),
+                ("p", "p"),
             ],
             "Structural paths",
         ),
@@ -60,7 +58,7 @@ def _sem(b: Builder) -> None:
             sec,
             frame_table(
                 frame,
-                [("outcome", "Outcome", "text"), ("r2", Markup("<i>R</i>²"), "bounded")],
+                [("outcome", "Outcome", "text"), ("r2", "bounded")],
                 "Variance explained",
             ),
         )
@@ -73,7 +71,7 @@ def _sem(b: Builder) -> None:
                 ind,
                 [
                     ("name", "Indirect effect", "text"),
-                    ("estimate", "Estimate", "num"),
+                    ("estimate", "num"),
                     ("ci", d.sem.indirect_ci, "text"),
                 ],
                 "Indirect effects",
