@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Prepare a machine for dancerec: system libraries (WeasyPrint's Pango, a CJK font, pdftoppm),
+# Prepare a machine for dancerec: system libraries (WeasyPrint's Pango, a CJK font, pdftoppm, Graphviz dot),
 # then a virtual environment with the CPU build of torch installed *before* the project, so that
 # pip never pulls an unpinned torch with gigabytes of CUDA packages. Safe to run again.
 set -euo pipefail
 VENV=${1:-.venv}
 PYTHON=${PYTHON:-python3}
 
-system_packages=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fonts-wqy-microhei poppler-utils)
+system_packages=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fonts-wqy-microhei poppler-utils graphviz)
 missing=()
 if command -v dpkg >/dev/null 2>&1; then
   for pkg in "${system_packages[@]}"; do

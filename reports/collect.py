@@ -2,8 +2,11 @@
 
 Each part is independent: when a subsystem has no data yet (no responses, no runs, no group map) or is not
 installed, its sections are left out and the reason is listed in the report's appendix. Analyses are
-re-run here from the stored data (same seeds, so the numbers match the ``indices``/``link`` commands);
-pass an already computed :class:`~dancerec.indices.linkage.LinkageResult` to avoid running the linkage twice.
+read from the study's stored results (:mod:`dancerec.results`) when a result for the same inputs and
+settings exists, and otherwise computed here (same seeds, so the numbers match the ``indices``/``link``
+commands) and stored, so the next report on an unchanged study recomputes nothing. Where each analysis came
+from is listed in ``ReportData.provenance`` (the CLI prints it; the appendix shows it). Pass an already
+computed :class:`~dancerec.indices.linkage.LinkageResult` to avoid running the linkage twice.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 import pandas as pd
 from dancerec.reports.data import EfaSummary, FitSummary, Methods, ReportData
 
+from dancerec import results
 from dancerec.errors import UserError
 
 SOFTWARE = (
@@ -54,6 +58,39 @@ def data_files(study: Any) -> pd.DataFrame:
             "SELECT path, kind, n_bytes, sha256, CAST(recorded_at AS VARCHAR) AS recorded_at "
             "FROM data_file ORDER BY recorded_at, path"
         ).df()
+
+
+Progress = Callable[[str], None]
+
+#: How the report runs the psychometric battery (stored with the result as its settings).
+BATTERY_SETTINGS: dict[str, Any] = {"ci": "montecarlo", "n_boot": 1000}
+
+
+def _stored(
+    data: ReportData,
+    study: Any,
+    part: str,
+    kind: str,
+    fingerprint: dict[str, Any],
+    settings: dict[str, Any],
+    compute: Callable[[], Any],
+    *,
+    use_stored: bool = True,
+) -> Any:
+    """The stored result for these inputs and settings, else ``compute()`` (then stored); noted in
+    ``data.provenance``. A result that cannot be stored (an object the JSON encoding does not know) is
+    still used, and the provenance says it was not stored."""
+    obj, status, key = results.lookup(study, kind, fingerprint, settings) if use_stored else (None, "", "")
+    if obj is None:
+        obj = compute()
+        status = f"computed: {status}" if use_stored else "computed: not stored"
+        if use_stored:
+            try:
+                results.save_result(study, kind, key, settings, obj, fingerprint=fingerprint)
+            except TypeError as exc:  # e.g. a model object inside the result
+                status = f"computed: not stored ({exc})"
+    data.provenance.append({"part": part, "kind": kind, "status": status, "key": key[:12]})
+    return obj
 
 
 def _attempt(skipped: list[str], what: str, fn: Callable[[], Any]) -> Any:
@@ -163,13 +200,9 @@ def _survey_part(study: Any, data: ReportData, exclude: Sequence[str]) -> dict[s
 
 def indices_sections(data: ReportData, report: Any) -> None:
     """Fill the psychometric sections from an :class:`~dancerec.indices.battery.IndicesReport`."""
+    # column names are used as the indices subsystem settles them; only the labels differ (sections/)
     table = report.items
-    table = table.reset_index() if "item" not in table.columns else table
-    table = table.rename(columns={"index": "item", "skewness": "skew", "item_total_r": "citc"})
-    for col in ("floor_pct", "ceiling_pct"):
-        if col in table.columns:  # percentages → proportions (the formatter prints %)
-            table[col.removesuffix("_pct")] = table[col] / 100.0
-    data.item_analysis = table
+    data.item_analysis = table.reset_index() if "item" not in table.columns else table
     f = report.factorability
     data.factorability = {
         "kmo": f.kmo,
@@ -193,6 +226,7 @@ def indices_sections(data: ReportData, report: Any) -> None:
     data.cfa = FitSummary(
         fit=_fit_dict(cfa.fit),
         loadings=cfa.loadings,
+        factor_correlations=getattr(cfa, "factor_correlations", None),
         notes=[f"Estimator: {cfa.estimator}."] + [str(p) for p in cfa.problems],
     )
     data.reliability = report.reliability.table
@@ -200,12 +234,11 @@ def indices_sections(data: ReportData, report: Any) -> None:
     data.fornell_larcker = report.reliability.fornell_larcker
     if report.sem is not None:
         sem = report.sem
-        indirect = sem.indirect.rename(columns={"name": "effect"}) if sem.indirect is not None else None
         data.sem = FitSummary(
             fit=_fit_dict(sem.fit),
-            paths=sem.paths.rename(columns={"lhs": "lval", "rhs": "rval"}),
+            paths=sem.paths,
             r2=dict(zip(sem.r2["variable"], sem.r2["r2"], strict=True)),
-            indirect=indirect,
+            indirect=sem.indirect,
             indirect_ci=_CI_LABELS.get(sem.ci_method, "95% CI"),
             notes=[
                 f"Estimator: {sem.estimator}; indirect-effect CIs: {sem.ci_method} ({sem.n_resamples} draws)."
@@ -216,32 +249,65 @@ def indices_sections(data: ReportData, report: Any) -> None:
         g = report.groups
         data.group_descriptives = g.descriptives
         data.group_tests = g.tests.reset_index() if "dimension" not in g.tests.columns else g.tests
-        data.posthoc = g.posthoc.rename(
-            columns={"group_a": "group1", "group_b": "group2", "mean_diff": "diff", "cohens_d": "d"}
-        )
+        data.posthoc = g.posthoc
     if report.invariance is not None:
         data.invariance = report.invariance.table
 
 
-def _indices_part(data: ReportData, survey: dict[str, Any], seed: int) -> None:
+def _indices_part(
+    study: Any, data: ReportData, survey: dict[str, Any], exclude: Sequence[str], use_stored: bool
+) -> None:
     from dancerec.indices.battery import run_battery
 
     inst = survey["instrument"]
-    report = run_battery(
-        survey["items"],
-        survey["structure"],
-        group=survey["responses"]["group"],
-        scores=survey["scores"],
-        ci="montecarlo",
-        n_boot=1000,
-        seed=seed,
-        scale_min=inst.scale_min,
-        scale_max=inst.scale_max,
+    seed = study.config.seed
+    settings = {**BATTERY_SETTINGS, "seed": seed, "exclude_flagged": sorted(exclude)}
+    report = _stored(
+        data,
+        study,
+        "Psychometric sections",
+        "indices.battery",
+        results.study_fingerprint(study),
+        settings,
+        lambda: run_battery(
+            survey["items"],
+            survey["structure"],
+            group=survey["responses"]["group"],
+            scores=survey["scores"],
+            seed=seed,
+            scale_min=inst.scale_min,
+            scale_max=inst.scale_max,
+            **BATTERY_SETTINGS,
+        ),
+        use_stored=use_stored,
     )
     indices_sections(data, report)
 
 
-def _recommender_part(study: Any, data: ReportData, group_map: dict[str, str], k: int, seed: int) -> None:
+def _all_runs(study: Any, table: pd.DataFrame, group_map: dict[str, str], k: int) -> pd.DataFrame:
+    """Every evaluated run: run_id, model, split, seed, groups (the study groups shown it), shown, and
+    ``ndcg@K``/``recall@K`` means from the stored run summaries (NaN when not evaluated at K)."""
+    with study.read() as con:
+        summary = con.execute(
+            "SELECT run_id, metric || '@' || CAST(k AS VARCHAR) AS metric, mean FROM rec_run_metric "
+            "WHERE k = ? AND metric IN ('ndcg', 'recall')",
+            [k],
+        ).df()
+    wide = summary.pivot_table(index="run_id", columns="metric", values="mean", aggfunc="first")
+    runs = table[["run_id", "model", "split", "seed"]].reset_index(drop=True)
+    by_run: dict[str, list[str]] = {}
+    for group, run_id in group_map.items():
+        by_run.setdefault(run_id, []).append(group)
+    runs["groups"] = [", ".join(by_run.get(r, [])) for r in runs["run_id"]]
+    runs["shown"] = runs["groups"] != ""
+    for col in (f"ndcg@{k}", f"recall@{k}"):
+        runs[col] = runs["run_id"].map(wide[col]) if col in wide.columns else float("nan")
+    return runs
+
+
+def _recommender_part(
+    study: Any, data: ReportData, group_map: dict[str, str], k: int, seed: int, use_stored: bool
+) -> None:
     from dancerec.recommender.runs import list_runs, load_run
     from dancerec.recommender.stats import compare
 
@@ -255,15 +321,22 @@ def _recommender_part(study: Any, data: ReportData, group_map: dict[str, str], k
         run = load_run(study, run_id)
         key = run.model if run.model not in runs else run.run_id
         runs[key] = run
-    data.runs = table[table["run_id"].isin(ids)][["run_id", "model", "split", "seed"]].reset_index(drop=True)
+    data.runs = _all_runs(study, table, group_map, k)
     data.curves = pd.concat([r.curves.assign(model=m) for m, r in runs.items()], ignore_index=True)
     metrics = [f"{m}@{k}" for m in ("precision", "recall", "ndcg")]
     baseline = "mostpop" if "mostpop" in runs else None
     if baseline and len(runs) > 1:
-        cmp = compare({m: r.per_user for m, r in runs.items()}, baseline, metrics, seed=seed)
-        cmp = cmp.rename(columns={"p_t_holm": "p_holm"})
-        split = cmp["metric"].str.partition("@")
-        data.metric_table = cmp.assign(metric=split[0], k=pd.to_numeric(split[2]))
+        cmp = _stored(
+            data,
+            study,
+            "Offline recommender results",
+            "recommender.compare",
+            results.study_fingerprint(study, survey=False, recommender=True),
+            {"runs": list(runs), "baseline": baseline, "metrics": metrics, "seed": seed},
+            lambda: compare({m: r.per_user for m, r in runs.items()}, baseline, metrics, seed=seed),
+            use_stored=use_stored,
+        )
+        data.metric_table = cmp
         data.baseline = baseline
     else:
         rows = [r.summary.assign(model=m) for m, r in runs.items()]
@@ -271,58 +344,30 @@ def _recommender_part(study: Any, data: ReportData, group_map: dict[str, str], k
         data.metric_table = summary[summary["k"] == k]
 
 
-def collect_report_data(
-    study: Any,
-    *,
-    title: str | None = None,
-    exclude_flagged: Sequence[str] = (),
-    k: int = 10,
-    linkage: Any | None = None,
-    indices: Any | None = None,
-    run_linkage: bool = True,
-    n_boot: int = 1000,
-) -> ReportData:
-    """Everything the report shows for ``study``; sections without data are listed in ``skipped``.
+def _linkage_part(
+    study: Any, data: ReportData, k: int, exclude: Sequence[str], n_boot: int, use_stored: bool
+) -> Any:
+    from dancerec.indices.linkage import link_study
 
-    ``linkage`` (a LinkageResult) and ``indices`` (an IndicesReport) reuse results computed already,
-    e.g. by earlier demo steps; otherwise they are computed here with the study's seed.
-    """
     seed = study.config.seed
-    data = ReportData(
-        title=title or f"User study report: {study.config.name}",
-        study_name=study.config.name,
-        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    settings = {"k": k, "exclude_flagged": sorted(exclude), "n_boot": n_boot, "seed": seed}
+    return _stored(
+        data,
+        study,
+        "Linkage",
+        "link",
+        results.study_fingerprint(study, recommender=True),
+        settings,
+        lambda: link_study(study, k=k, exclude_flagged=list(exclude), n_boot=n_boot, seed=seed),
+        use_stored=use_stored,
     )
-    skipped = data.skipped
-    survey = _attempt(skipped, "Survey sections", lambda: _survey_part(study, data, list(exclude_flagged)))
-    if survey is not None and indices is not None:
-        indices_sections(data, indices)
-    elif survey is not None:
-        _attempt(skipped, "Psychometric sections", lambda: _indices_part(data, survey, seed))
-    group_map = dict(study.config.groups)
-    _attempt(
-        skipped, "Offline recommender results", lambda: _recommender_part(study, data, group_map, k, seed)
-    )
-    if linkage is None and run_linkage:
-        if not group_map:
-            skipped.append(
-                "Linkage: left out — no study group is mapped to a recommender run "
-                "(set [groups] in study.toml or run `dancerec link --map GROUP=RUN_ID --save-map`)."
-            )
-        elif survey is not None:
-            from dancerec.indices.linkage import link_study
 
-            linkage = _attempt(
-                skipped,
-                "Linkage",
-                lambda: link_study(
-                    study, k=k, exclude_flagged=list(exclude_flagged), n_boot=n_boot, seed=seed
-                ),
-            )
-    data.linkage = linkage
-    data.methods = Methods(
+
+def _methods(study: Any, data: ReportData, linkage: Any, k: int, exclude_flagged: Sequence[str]) -> Methods:
+    """The methods appendix: seeds, software versions, data files and the settings used."""
+    return Methods(
         seeds={
-            "study seed": seed,
+            "study seed": study.config.seed,
             **({"linkage bootstrap seed": linkage.settings.get("seed")} if linkage else {}),
             **(
                 {f"run {r}": s for r, s in zip(data.runs["run_id"], data.runs["seed"], strict=True)}
@@ -346,4 +391,65 @@ def collect_report_data(
             ),
         },
     )
+
+
+def collect_report_data(
+    study: Any,
+    *,
+    title: str | None = None,
+    exclude_flagged: Sequence[str] = (),
+    k: int = 10,
+    linkage: Any | None = None,
+    indices: Any | None = None,
+    run_linkage: bool = True,
+    n_boot: int = 1000,
+    use_stored: bool = True,
+    progress: Progress | None = None,
+) -> ReportData:
+    """Everything the report shows for ``study``; sections without data are listed in ``skipped``.
+
+    ``linkage`` (a LinkageResult) and ``indices`` (an IndicesReport) reuse results computed already,
+    e.g. by earlier demo steps; otherwise they are read from the study's stored results or computed here
+    with the study's seed and stored (``use_stored=False``: always compute, store nothing). ``progress`` is
+    called with the name of each part as it starts.
+    """
+    step = progress or (lambda _name: None)
+    seed = study.config.seed
+    data = ReportData(
+        title=title or f"User study report: {study.config.name}",
+        study_name=study.config.name,
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+    skipped = data.skipped
+    step("survey data")
+    survey = _attempt(skipped, "Survey sections", lambda: _survey_part(study, data, list(exclude_flagged)))
+    if survey is not None and indices is not None:
+        indices_sections(data, indices)
+    elif survey is not None:
+        step("psychometric battery")
+        _attempt(
+            skipped,
+            "Psychometric sections",
+            lambda: _indices_part(study, data, survey, list(exclude_flagged), use_stored),
+        )
+    group_map = dict(study.config.groups)
+    step("offline recommender runs")
+    _attempt(
+        skipped,
+        "Offline recommender results",
+        lambda: _recommender_part(study, data, group_map, k, seed, use_stored),
+    )
+    if linkage is None and run_linkage:
+        if not group_map:
+            skipped.append(
+                "Linkage: left out — no study group is mapped to a recommender run "
+                "(set [groups] in study.toml or run `dancerec link --map GROUP=RUN_ID --save-map`)."
+            )
+        elif survey is not None:
+            step("linkage")
+            linkage = _attempt(
+                skipped, "Linkage", lambda: _linkage_part(study, data, k, exclude_flagged, n_boot, use_stored)
+            )
+    data.linkage = linkage
+    data.methods = _methods(study, data, linkage, k, exclude_flagged)
     return data

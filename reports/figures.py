@@ -27,6 +27,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Ellipse, FancyArrowPatch, FancyBboxPatch
 from scipy import stats
 
+# user data (group names such as "$x^$") is never matplotlib math text
+matplotlib.rcParams["text.parse_math"] = False
+
 FULL_WIDTH = 6.5  # inches: an A4 page's text width with 2 cm margins
 STYLE = {
     "font.family": ["DejaVu Sans", "WenQuanYi Micro Hei"],
@@ -38,6 +41,9 @@ STYLE = {
     "svg.hashsalt": "dancerec",  # deterministic ids: the same data give byte-identical SVG
     "figure.dpi": 100,
 }
+#: Scatter plots with more points than this draw the points as an embedded bitmap (axes, text and lines
+#: stay vector): a 900-point SVG otherwise takes WeasyPrint seconds to lay out in the PDF.
+RASTERIZE_ABOVE = 200
 PALETTE = ["#1b6ca8", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d96a3", "#2e4057", "#a05195", "#f95d6a"]
 
 
@@ -75,7 +81,7 @@ def svg_document(fig: Figure) -> str:
     """The figure as a standalone SVG document (deterministic: no date, fixed id salt)."""
     buf = io.StringIO()
     with plt.rc_context(STYLE):
-        fig.savefig(buf, format="svg", metadata={"Date": None})
+        fig.savefig(buf, format="svg", dpi=200, metadata={"Date": None})  # dpi: rasterized parts only
     return buf.getvalue()
 
 
@@ -101,6 +107,17 @@ def inline_svg(document: str, slug: str) -> str:
     return text.strip()
 
 
+def unchanged(svg_path: Path, document: str, png_path: Path) -> bool:
+    """The figure files from an earlier report are still this figure (same SVG, deterministic): the
+    200-dpi PNG need not be drawn again."""
+    return (
+        png_path.is_file()
+        and svg_path.is_file()
+        and png_path.stat().st_mtime >= svg_path.stat().st_mtime
+        and svg_path.read_text(encoding="utf-8") == document
+    )
+
+
 def export(fig: Figure, slug: str, caption: str, alt: str, out_dir: Path | None = None) -> ExportedFigure:
     """Inline SVG for the report, and ``slug.svg``/``slug.png`` in ``out_dir`` when given."""
     document = svg_document(fig)
@@ -109,11 +126,11 @@ def export(fig: Figure, slug: str, caption: str, alt: str, out_dir: Path | None 
     )
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        result.svg_path = out_dir / f"{slug}.svg"
-        result.svg_path.write_text(result.standalone, encoding="utf-8")
-        with plt.rc_context(STYLE):
-            result.png_path = out_dir / f"{slug}.png"
-            fig.savefig(result.png_path, format="png", dpi=200, metadata={"Software": None})
+        result.svg_path, result.png_path = out_dir / f"{slug}.svg", out_dir / f"{slug}.png"
+        if not unchanged(result.svg_path, result.standalone, result.png_path):
+            result.svg_path.write_text(result.standalone, encoding="utf-8")
+            with plt.rc_context(STYLE):
+                fig.savefig(result.png_path, format="png", dpi=200, metadata={"Software": None})
     plt.close(fig)
     return result
 
@@ -173,10 +190,27 @@ def likert_bars(
     ticks = np.linspace(-1, 1, 5)
     ax.set_xticks(ticks, [f"{abs(t) * 100:.0f}%" for t in ticks])
     ax.set_xlabel("share of respondents (disagree ← | → agree)")
-    ax.legend(ncols=min(n_cat, 7), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False, fontsize=7.5)
+    names = [anchors[i] if anchors and i < len(anchors) else str(c) for i, c in enumerate(cats)]
+    # a figure-level legend that constrained layout makes room for, in as many rows as the labels need
+    fig.legend(
+        *ax.get_legend_handles_labels(),
+        ncols=legend_columns(names, 7.5, FULL_WIDTH),
+        loc="outside upper center",
+        frameon=False,
+        fontsize=7.5,
+    )
     ax.grid(axis="x", color="#e5e5e5", linewidth=0.5)
     ax.set_axisbelow(True)
     return fig
+
+
+def legend_columns(labels: Sequence[str], fontsize: float, width_in: float) -> int:
+    """How many legend entries fit side by side in ``width_in`` inches (a generous width estimate per
+    character, plus the handle and padding), so a legend never runs past the figure's edges."""
+    per_char = 0.62 * fontsize / 72  # inches; DejaVu Sans averages about 0.55 em per character
+    widest = max((len(str(t)) for t in labels), default=1)
+    entry = widest * per_char + 0.55  # handle (2 em) + gaps
+    return max(1, min(len(labels), int(0.95 * width_in // entry)))
 
 
 def loadings_heatmap(loadings: pd.DataFrame, *, title: str | None = None) -> Figure:
@@ -373,7 +407,13 @@ def scatter_fit(
             capsize=2,
         )
     ax.scatter(
-        xs, shown, s=28 if small else 7, alpha=0.9 if small else 0.35, color="#1b6ca8", edgecolor="none"
+        xs,
+        shown,
+        s=28 if small else 7,
+        alpha=0.9 if small else 0.35,
+        color="#1b6ca8",
+        edgecolor="none",
+        rasterized=len(xs) > RASTERIZE_ABOVE,  # hundreds of dots: an embedded bitmap, not SVG paths
     )
     if label:
         for xv, yv, text in zip(xs, ys, frame[label].astype(str), strict=True):

@@ -9,6 +9,7 @@ bookmarks. Jinja2 autoescaping is on, so every piece of user data is escaped.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -139,13 +140,34 @@ def write_report(
 
 
 def write_reports(
-    data: ReportData, outs: list[Path], *, figures_dir: Path | None = None
+    data: ReportData,
+    outs: list[Path],
+    *,
+    figures_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+    tables_dir: Path | None = None,
 ) -> list[ReportOutput]:
-    """Write several formats (e.g. ``report.html`` and ``report.pdf``) from one build of the figures."""
-    if not outs:
+    """Write several formats (e.g. ``report.html`` and ``report.pdf``) from one build of the figures.
+
+    ``progress`` is called with the label of each section as it is built, then with each file written.
+    ``tables_dir``: also write every table as CSV, XLSX and LaTeX there (:mod:`dancerec.reports.export`).
+    """
+    if not outs and tables_dir is None:
         return []
     for out in outs:
         _check_format(out, None)
-    figures_dir = figures_dir or Path(outs[0]).with_name(Path(outs[0]).stem + "_figures")
-    built = build_sections(data, figures_dir)
-    return [write_report(data, out, figures_dir=figures_dir, built=built) for out in outs]
+    if figures_dir is None and outs:
+        figures_dir = Path(outs[0]).with_name(Path(outs[0]).stem + "_figures")
+    built = build_sections(data, figures_dir, progress=progress)
+    written = []
+    if tables_dir is not None:
+        from dancerec.reports.export import export_tables
+
+        if progress is not None:
+            progress("export tables")
+        export_tables(built, tables_dir)
+    for out in outs:
+        if progress is not None:
+            progress(f"write {Path(out).name}")
+        written.append(write_report(data, out, figures_dir=figures_dir, built=built))
+    return written

@@ -1,0 +1,244 @@
+"""Report section: offline metrics linked to perceived quality.
+
+``_linkage`` is kept verbatim from the former ``reports/build.py`` (its body is owned by the linkage work)."""
+
+from __future__ import annotations
+
+import pandas as pd
+from dancerec.reports import apa, figures
+from dancerec.reports.sections.base import (
+    I_BETA,
+    I_N,
+    I_P,
+    I_RHO,
+    Builder,
+    _ci_cells,
+    _fit_line,
+    frame_table,
+)
+from markupsafe import Markup
+
+
+def _linkage(b: Builder) -> None:
+    link = b.data.linkage
+    if link is None:
+        return
+    sec = b.section("linkage", "Offline metrics and perceived quality")
+    k = link.k
+    sec.para(
+        Markup(
+            "Each study group was shown one recommender run; each respondent linked to a user of the "
+            "interaction log receives that user's offline metrics at <i>K</i> = {} under the run their group "
+            "saw (Knijnenburg et al., 2012: objective system aspects → subjective system aspects → "
+            "experience)."
+        ).format(k)
+    )
+    gl = link.group
+    sec.sub("Group level")
+    table = gl.table.copy()
+    metric_cols = [c for c in table.columns if "@" in c and not c.endswith(("_ci_low", "_ci_high"))]
+    for col in metric_cols:
+        table[col + "_fmt"] = [
+            f"{apa.num(m, 3)} {apa.ci(lo, hi, 3, leading_zero=True)}" if pd.notna(m) else apa.MISSING
+            for m, lo, hi in zip(
+                table[col], table.get(col + "_ci_low"), table.get(col + "_ci_high"), strict=True
+            )
+        ]
+    b.table(
+        sec,
+        frame_table(
+            table,
+            [
+                ("group", "Group", "text"),
+                ("model", "Model", "text"),
+                ("n", I_N, "int"),
+                *[(c + "_fmt", c, "text") for c in metric_cols],
+            ],
+            "Offline metrics of the run each group saw, mean [95% CI]",
+        ),
+    )
+    dims = [x for x in link.dimensions if x in table.columns]
+    for dim in dims:
+        table[dim + "_fmt"] = [
+            f"{apa.num(m)} {apa.ci(lo, hi, leading_zero=True)}"
+            for m, lo, hi in zip(table[dim], table[dim + "_ci_low"], table[dim + "_ci_high"], strict=True)
+        ]
+    b.table(
+        sec,
+        frame_table(
+            table,
+            [("group", "Group", "text"), *[(x + "_fmt", x, "text") for x in dims]],
+            "Perceived quality per group, mean [95% CI]",
+        ),
+    )
+    sec.para(gl.caveat)
+    corr = gl.correlations.dropna(subset=["rho"])
+    if not corr.empty:
+        focus = corr[corr["metric"].str.startswith(("recall", "serendipity", "ndcg", "precision"))]
+        b.table(
+            sec,
+            frame_table(
+                focus if not focus.empty else corr,
+                [
+                    ("metric", "Offline metric", "text"),
+                    ("dimension", "Dimension", "text"),
+                    ("n_groups", "Groups", "int"),
+                    ("rho", I_RHO, "bounded"),
+                    ("p", Markup("<i>p</i><sub>exact</sub>"), "p"),
+                ],
+                "Rank correlations across groups (descriptive)",
+                note=Markup(
+                    "Spearman's <i>ρ</i> over group means; exact permutation <i>p</i> for ≤ 8 groups."
+                ),
+            ),
+        )
+    recall = f"recall@{k}"
+    x_col = recall if recall in gl.table.columns else (metric_cols[0] if metric_cols else None)
+    y_dim = "usefulness" if "usefulness" in dims else (dims[0] if dims else None)
+    if x_col and y_dim and gl.table[[x_col, y_dim]].dropna().shape[0] >= 2:
+        fig = figures.scatter_fit(
+            gl.table,
+            x_col,
+            y_dim,
+            label="group",
+            xerr=(f"{x_col}_ci_low", f"{x_col}_ci_high"),
+            yerr=(f"{y_dim}_ci_low", f"{y_dim}_ci_high"),
+            xlabel=f"{x_col} of the group's run",
+            ylabel=f"mean {y_dim}",
+        )
+        b.figure(
+            sec,
+            fig,
+            "group-scatter",
+            f"Group means of perceived {y_dim} against the {x_col} of the "
+            "recommender each group saw, with 95% CIs and the least-squares line.",
+            f"Scatter plot with one labelled point per group: {x_col} on the x axis, mean {y_dim} on the y axis.",
+        )
+
+    joined = link.joined
+    sec.sub("User level")
+    if joined is None or joined.empty or link.correlations.empty:
+        sec.para(
+            "No respondent could be linked to a user with per-user metrics, so there is no user-level "
+            "analysis; see the missing links below."
+        )
+    else:
+        sec.para(
+            Markup("{} respondents linked to a user with metrics (ids matched {}).").format(
+                apa.integer(len(joined)), link.missing.id_matching
+            )
+        )
+        if x_col in joined.columns and y_dim:
+            fig = figures.scatter_fit(
+                joined, x_col, y_dim, xlabel=f"per-user {x_col}", ylabel=f"{y_dim} score", jitter=0.04
+            )
+            b.figure(
+                sec,
+                fig,
+                "user-scatter",
+                f"Per-user {x_col} against the respondent's {y_dim} score "
+                "(scores jittered vertically for visibility) with the least-squares line.",
+                f"Scatter plot of {len(joined)} respondents: per-user {x_col} against their {y_dim} score.",
+            )
+        cors = link.correlations.copy()
+        cors["ci"] = _ci_cells(cors)
+        b.table(
+            sec,
+            frame_table(
+                cors,
+                [
+                    ("metric", "Offline metric", "text"),
+                    ("dimension", "Dimension", "text"),
+                    ("n", I_N, "int"),
+                    ("rho", I_RHO, "bounded"),
+                    ("ci", "95% CI", "text"),
+                    ("p", I_P, "p"),
+                    ("p_holm", Markup("<i>p</i><sub>Holm</sub>"), "p"),
+                ],
+                "Spearman correlations of per-user offline metrics with perceived quality",
+                note=Markup(
+                    "Percentile bootstrap CIs ({} resamples); Holm adjustment over all {} pairs."
+                ).format(link.settings.get("n_boot", ""), len(cors)),
+            ),
+        )
+        regs = link.regressions
+        if regs is not None and not regs.empty:
+            regs = regs.copy()
+            regs["ci"] = _ci_cells(regs, leading_zero=True)
+            methods = ", ".join(sorted(set(regs["method"])))
+            notes = sorted({n for n in regs["note"] if n})
+            note = Markup(
+                "Predictors standardised (per SD); <i>β</i> also divides by the score's SD. Method: {}; "
+                "group as {}."
+            ).format(methods, "random intercept" if "mixedlm" in methods else "fixed effect")
+            if notes:
+                note = note + Markup(" Notes: {}.").format("; ".join(notes))
+            b.table(
+                sec,
+                frame_table(
+                    regs,
+                    [
+                        ("dimension", "Dimension", "text"),
+                        ("term", "Predictor", "text"),
+                        ("estimate", Markup("<i>b</i>"), "num"),
+                        ("ci", "95% CI", "text"),
+                        ("beta", I_BETA, "bounded"),
+                        ("p", I_P, "p"),
+                        ("n", I_N, "int"),
+                    ],
+                    "Regression of each dimension score on per-user offline metrics",
+                    note=note,
+                ),
+            )
+        sem = link.sem
+        if sem is not None and not sem.paths.empty:
+            sec.sub("Structural model: offline metrics → perceived quality")
+            sec.para(
+                Markup(
+                    "Observed per-user metrics as exogenous predictors of the latent dimensions; fit: {}. "
+                    "Estimated with {}."
+                ).format(_fit_line(sem.fit), sem.backend)
+            )
+            paths = sem.paths.rename(columns={"dimension": "lval", "metric": "rval"})
+            strongest = (
+                paths.loc[paths.groupby("lval")["std"].apply(lambda s: s.abs().idxmax())]
+                if len(paths) > 12
+                else paths
+            )
+            fig = figures.path_diagram(strongest, observed=list(paths["rval"].unique()))
+            b.figure(
+                sec,
+                fig,
+                "metrics-sem",
+                "Offline metrics (boxes) predicting latent perceived-quality dimensions "
+                "(ellipses), standardised coefficients"
+                + (" (strongest path per dimension)" if len(paths) > 12 else "")
+                + ".",
+                f"Path diagram from {paths['rval'].nunique()} offline metrics to "
+                f"{paths['lval'].nunique()} latent dimensions.",
+            )
+            b.table(
+                sec,
+                frame_table(
+                    sem.paths,
+                    [
+                        ("metric", "Offline metric", "text"),
+                        ("dimension", "Dimension", "text"),
+                        ("estimate", "Estimate", "num"),
+                        ("std", I_BETA, "bounded"),
+                        ("se", "SE", "num"),
+                        ("p", I_P, "p"),
+                    ],
+                    "SEM paths from offline metrics to latent dimensions",
+                    note=("; ".join(sem.notes) or None),
+                ),
+            )
+    sec.sub("Missing links")
+    b.table(
+        sec,
+        frame_table(
+            link.missing.table(),
+            [("reason", "Respondents / links", "text"), ("n", I_N, "int")],
+            "Links that could not be made (nothing is dropped silently)",
+        ),
+    )
