@@ -178,6 +178,9 @@ def encode(obj: Any) -> Any:
         return {"__array__": [encode(v) for v in obj.tolist()], "dtype": str(obj.dtype)}
     if isinstance(obj, tuple):
         return {"__tuple__": [encode(v) for v in obj]}
+    if isinstance(obj, set | frozenset):
+        kind = "__frozenset__" if isinstance(obj, frozenset) else "__set__"
+        return {kind: [encode(v) for v in sorted(obj, key=repr)]}
     if isinstance(obj, list):
         return [encode(v) for v in obj]
     if isinstance(obj, dict):
@@ -209,6 +212,10 @@ def decode(data: Any) -> Any:
         return np.array([decode(v) for v in data["__array__"]], dtype=data["dtype"])
     if "__tuple__" in data:
         return tuple(decode(v) for v in data["__tuple__"])
+    if "__frozenset__" in data:
+        return frozenset(_hashable(decode(v)) for v in data["__frozenset__"])
+    if "__set__" in data:
+        return {_hashable(decode(v)) for v in data["__set__"]}
     if "__dict__" in data:
         return {k: decode(v) for k, v in data["__dict__"].items()}
     if "__pairs__" in data:

@@ -182,3 +182,9 @@ def test_a_result_of_a_class_that_changed_fields_is_treated_as_missing(study):
     calls = []
     obj, cached = R.get_or_compute(study, "evolving", None, {}, lambda: calls.append(1) or Evolving(3))
     assert not cached and calls == [1] and obj == Evolving(3)
+
+
+def test_sets_round_trip():
+    obj = {"free": frozenset({"x1", "x2"}), "seen": {("a", 1), ("b", 2)}}
+    back = R.decode(json.loads(json.dumps(R.encode(obj), allow_nan=False)))
+    assert back == obj and isinstance(back["free"], frozenset) and isinstance(back["seen"], set)
