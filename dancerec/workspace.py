@@ -255,6 +255,7 @@ class Study:
         instrument: str = DEFAULT_INSTRUMENT,
         group_column: str = "group",
         seed: int = 42,
+        exclude_flagged: list[str] | None = None,
     ) -> Study:
         """Create a study folder. ``study.toml`` is written last, so a crash leaves no half-study."""
         root = Path(root)
@@ -284,6 +285,7 @@ class Study:
             group_column=group_column,
             seed=seed,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
+            exclude_flagged=list(exclude_flagged or []),
         )
         _atomic_write(root / STUDY_FILE, config.to_toml())
         return cls(root, config)

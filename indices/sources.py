@@ -215,3 +215,51 @@ def from_study(study: Any, *, exclude_flagged: Sequence[str] | str = ()) -> Item
         instrument=inst,
         scores=scores,
     )
+
+
+def load_source(
+    study: Any | None,
+    *,
+    data: str | Path | None = None,
+    instrument: str | None = None,
+    model: str | Path | None = None,
+    exclude_flagged: Sequence[str] = (),
+    group_column: str | None = None,
+    recoded: bool = False,
+) -> ItemSource:
+    """The items to analyse: a data file (``data``) or else the study's stored responses.
+
+    A data file is described by ``instrument`` (reverse-keyed items recoded unless ``recoded``) or by a
+    measurement ``model`` (items used as they are), defaulting to the study's instrument when a study is
+    open. ``exclude_flagged`` and the study's own responses go together: a data file carries no flags. With
+    the study's responses, ``model`` replaces the instrument's measurement structure (its items must be the
+    instrument's).
+    """
+    from dancerec.workspace import DEFAULT_INSTRUMENT
+
+    if data is not None:
+        if exclude_flagged:
+            raise UserError(
+                "--exclude-flagged applies to the study's stored responses; --data files carry no flags"
+            )
+        inst = instrument
+        if inst is None and model is None:
+            inst = study.config.instrument if study is not None else DEFAULT_INSTRUMENT
+        gcol = group_column or (study.config.group_column if study is not None else "group")
+        return from_data_file(data, instrument=inst, model=model, group_column=gcol, recoded=recoded)
+    if instrument is not None:
+        raise UserError(
+            "--instrument applies to --data files; the study's responses use the study's instrument"
+        )
+    if study is None:
+        raise UserError("no study to read responses from: give --study or analyse a file with --data")
+    src = from_study(study, exclude_flagged=tuple(exclude_flagged))
+    if model is not None:
+        spec = read_measurement_model(model)
+        missing = [i for its in spec.measurement.values() for i in its if i not in src.items.columns]
+        if missing:
+            raise UserError(f"{model}: item(s) not in the study's instrument: {', '.join(missing)}")
+        src.structure = spec.measurement
+        src.model = spec
+        src.scores = None
+    return src

@@ -16,10 +16,10 @@ from dancerec.console import print_table
 runner = CliRunner()
 
 
-def _study_with_responses(tmp_path):
+def _study_with_responses(tmp_path, n: int = 60):
     root = tmp_path / "s"
     assert runner.invoke(app, ["init", str(root)]).exit_code == 0
-    sim = simulate_responses(load_instrument("dance-music-30"), n=60, groups=("A", "B"), seed=3)
+    sim = simulate_responses(load_instrument("dance-music-30"), n=n, groups=("A", "B"), seed=3)
     path = write_responses(sim.responses, load_instrument("dance-music-30"), tmp_path / "x.csv", "csv")
     assert runner.invoke(app, ["survey", "import", str(path), "--study", str(root)]).exit_code == 0
     return root
@@ -114,3 +114,46 @@ def test_wlsmv_is_reachable_from_fit_cfa_and_the_cli(tmp_path):
     # ML on the same data recommends WLSMV (6-point items with floor/ceiling effects)
     ml = runner.invoke(app, ["indices", "cfa", "--data", str(data), "--model", str(model)])
     assert "recommended estimator: WLSMV" in ml.output
+
+
+def test_exclude_flagged_default_lives_in_study_toml_and_the_option_overrides_it(tmp_path, monkeypatch):
+    import json
+
+    from dancerec.workspace import Study
+
+    monkeypatch.delenv("DANCEREC_STUDY", raising=False)
+    root = tmp_path / "s"
+    assert runner.invoke(app, ["init", str(root), "--exclude-flagged", "all"]).exit_code == 0
+    assert Study.open(root).config.exclude_flagged == ["all"]
+    sim = simulate_responses(
+        load_instrument("dance-music-30"), n=120, groups=("A", "B"), seed=4, careless_rate=0.2
+    )
+    path = write_responses(sim.responses, load_instrument("dance-music-30"), tmp_path / "x.csv", "csv")
+    assert runner.invoke(app, ["--study", str(root), "survey", "import", str(path)]).exit_code == 0
+
+    def n_used(*extra):
+        out = tmp_path / "r.json"
+        res = runner.invoke(app, ["--study", str(root), "indices", "items", "--json", str(out), *extra])
+        assert res.exit_code == 0, res.output
+        return json.loads(out.read_text(encoding="utf-8"))["n"]
+
+    default, everyone, explicit = (
+        n_used(),
+        n_used("--exclude-flagged", "none"),
+        n_used("--exclude-flagged", "all"),
+    )
+    assert default == explicit < everyone == 120
+
+
+def test_indices_commands_store_their_results_in_the_study(tmp_path, monkeypatch):
+    from dancerec.results import list_results
+    from dancerec.workspace import Study
+
+    monkeypatch.delenv("DANCEREC_STUDY", raising=False)
+    root = _study_with_responses(tmp_path, n=300)
+    for command in ("reliability", "cfa", "groups"):
+        res = runner.invoke(app, ["--study", str(root), "indices", command])
+        assert res.exit_code == 0, res.output
+        assert f"stored as indices.{command}" in res.output
+    kinds = set(list_results(Study.open(root))["kind"])
+    assert {"indices.reliability", "indices.cfa", "indices.groups"} <= kinds

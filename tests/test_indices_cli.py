@@ -126,7 +126,7 @@ def survey_study(tmp_path_factory):
 def test_commands_on_the_study_responses(survey_study, tmp_path):
     study, sim = survey_study
     root = str(study.root)
-    res = run("indices", "items", "--study", root, "--exclude-flagged")
+    res = run("indices", "items", "--study", root, "--exclude-flagged", "all")
     assert res.exit_code == 0, res.output
     out = tmp_path / "sem.json"
     res = run(

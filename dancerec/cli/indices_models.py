@@ -1,0 +1,263 @@
+"""`dancerec indices cfa` and `dancerec indices sem`: ML (FIML), MLR and WLSMV fits, diagnostics, R export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dancerec.cli.common import (
+    ExcludeFlaggedOption,
+    JsonOption,
+    StudyOption,
+    console,
+    print_table,
+    progress,
+    write_json,
+)
+from dancerec.cli.indices_common import (
+    DataOption,
+    GroupColumnOption,
+    InstrumentOption,
+    ModelOption,
+    RecodedOption,
+    SeedOption,
+    header,
+    note,
+    source,
+    store,
+)
+from dancerec.errors import UserError
+
+
+def _export_r(path: Path, data, fitted, kind: str) -> None:
+    from dancerec.indices.rexport import write_r_export
+
+    script, csv = write_r_export(path, data, fitted, kind=kind)
+    console.print(f"R script written to {script} (data: {csv.name})", highlight=False)
+
+
+def _print_fit(fit, title: str, n_note: str = "") -> None:
+    from dancerec.indices.cfa import fit_table
+
+    t = fit_table(fit)
+    t["value"] = t["value"].astype(float)
+    print_table(t, title=title)
+    if n_note:
+        note([n_note])
+
+
+_EstimatorOption = Annotated[
+    str,
+    typer.Option(
+        "--estimator",
+        help="ml (normal-theory ML; FIML with missing answers), mlr (robust ML: Yuan-Bentler scaled "
+        "chi2, robust CFI/TLI/RMSEA, sandwich SEs) or wlsmv (ordinal items: polychoric correlations, "
+        "DWLS, scaled-shifted chi2; cfa only, complete cases).",
+    ),
+]
+_StdLvOption = Annotated[
+    bool,
+    typer.Option(
+        "--std-lv", help="Identify factors by unit variances (lavaan std.lv = TRUE) instead of markers."
+    ),
+]
+_ExportROption = Annotated[
+    Path | None,
+    typer.Option(
+        "--export-r",
+        help="Write an R script (and the analysed data as a CSV beside it) that reproduces this fit in lavaan.",
+        show_default=False,
+    ),
+]
+_MissingOption = Annotated[
+    str | None,
+    typer.Option(
+        "--missing",
+        help="Missing answers: fiml (full-information ML, every respondent with an answer is used; the "
+        "default when answers are missing) or listwise (complete cases only).",
+        show_default=False,
+    ),
+]
+
+
+def cfa(
+    study: StudyOption = None,
+    data: DataOption = None,
+    instrument: InstrumentOption = None,
+    model: ModelOption = None,
+    exclude_flagged: ExcludeFlaggedOption = None,
+    group_column: GroupColumnOption = None,
+    recoded: RecodedOption = False,
+    missing: _MissingOption = None,
+    estimator: _EstimatorOption = "ml",
+    std_lv: _StdLvOption = False,
+    export_r: _ExportROption = None,
+    mi: Annotated[
+        bool,
+        typer.Option("--mi", help="Modification indices (lavaan's modindices: score tests with EPC)."),
+    ] = False,
+    mi_top: Annotated[int, typer.Option("--mi-top", help="How many modification indices to show.")] = 10,
+    json_path: JsonOption = None,
+) -> None:
+    """Confirmatory factor analysis of the measurement model (ML, lavaan-comparable fit indices)."""
+    from dancerec.indices.cfa import fit_cfa
+    from dancerec.indices.estimation import Estimator
+
+    src, _, st = source(study, data, instrument, model, exclude_flagged, group_column, recoded)
+    header(src)
+    _recommend_estimator(src, estimator)
+    if estimator.lower() == "wlsmv":
+        _cfa_wlsmv(src, json_path)
+        return
+    res = fit_cfa(
+        src.items,
+        src.model if src.model is not None else src.structure,
+        source=str(model or "model"),
+        missing=missing,
+        estimator=Estimator(name=estimator.lower()),
+        std_lv=std_lv,
+    )
+    _print_fit(res.fit, "CFA fit", res.n_note)
+    print_table(res.loadings, title="loadings (std = completely standardised)")
+    print_table(res.factor_correlations, title="factor correlations", index=True)
+    print_table(res.largest_residuals(8), title="largest residual correlations")
+    payload = res.to_json()
+    if mi:
+        from dancerec.indices.modindices import modification_indices
+
+        table = modification_indices(res.fitted, top=mi_top)
+        print_table(
+            table,
+            title=f"modification indices (top {mi_top}; chi2 1 df, unadjusted screening values)",
+        )
+        payload["modindices"] = table.to_dict(orient="records")
+    note(res.problems)
+    console.print(f"[dim]estimator: {res.estimator}[/]", highlight=False)
+    if export_r is not None:
+        _export_r(export_r, src.items, res.fitted, "cfa")
+    settings = {"exclude_flagged": exclude_flagged, "model": str(model or ""), "missing": missing or "auto"}
+    store(st, "indices.cfa", {**settings, "estimator": estimator.lower(), "std_lv": std_lv}, res)
+    write_json(json_path, payload)
+
+
+def _recommend_estimator(src, chosen: str) -> None:
+    """Say which estimator the items call for (few categories/floor-ceiling → WLSMV, non-normal → MLR)."""
+    from dancerec.indices.recommend import recommend_estimator
+
+    try:
+        scale = (src.scale_min, src.scale_max) if src.scale_min is not None else None
+        name, reasons = recommend_estimator(src.items, scale=scale)
+    except UserError:
+        return
+    if name.lower() != chosen.lower():
+        note([f"recommended estimator: {name} (--estimator {name.lower()}): " + " ".join(reasons)])
+
+
+def _cfa_wlsmv(src, json_path: Path | None) -> None:
+    """The ordinal CFA (WLSMV) output: naive/scaled/robust fit, loadings, thresholds."""
+    from dancerec.indices.ordinal import fit_wlsmv
+
+    res = fit_wlsmv(src.items, src.model if src.model is not None else src.structure)
+    print_table(res.fit_table(), title="CFA fit (WLSMV)")
+    print_table(res.loadings, title="loadings (std = completely standardised)")
+    note(res.problems)
+    console.print(f"[dim]estimator: {res.describe()}[/]", highlight=False)
+    write_json(json_path, res.to_json())
+
+
+def sem(
+    study: StudyOption = None,
+    data: DataOption = None,
+    instrument: InstrumentOption = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            help="lavaan-style model file: the structural part (measurement from the instrument) or a full "
+            "model with =~ lines. Default: the shipped structural model for the 8 dimensions.",
+            show_default=False,
+        ),
+    ] = None,
+    exclude_flagged: ExcludeFlaggedOption = None,
+    group_column: GroupColumnOption = None,
+    recoded: RecodedOption = False,
+    ci: Annotated[
+        str, typer.Option("--ci", help="Indirect-effect CIs: bootstrap, montecarlo or none.")
+    ] = "bootstrap",
+    n_boot: Annotated[
+        int, typer.Option("--bootstrap", min=1, help="Resamples (bootstrap) or draws (montecarlo).")
+    ] = 1000,
+    seed: SeedOption = None,
+    missing: _MissingOption = None,
+    estimator: _EstimatorOption = "ml",
+    std_lv: _StdLvOption = False,
+    export_r: _ExportROption = None,
+    json_path: JsonOption = None,
+) -> None:
+    """Structural equation model: standardised paths, R^2 and indirect effects with confidence intervals."""
+    from dancerec.indices.estimation import Estimator
+    from dancerec.indices.sem import default_sem_syntax, fit_sem
+    from dancerec.indices.syntax import read_model_file
+
+    spec = read_model_file(model) if model is not None else None
+    full = spec is not None and bool(spec.measurement)
+    if full:
+        # a full model names its own items: read the data with its measurement part
+        src, default_seed, st = source(study, data, instrument, model, exclude_flagged, group_column, recoded)
+        syntax = spec
+    else:
+        src, default_seed, st = source(study, data, instrument, None, exclude_flagged, group_column, recoded)
+        syntax = default_sem_syntax(src.structure, model.read_text(encoding="utf-8") if model else None)
+    header(src)
+    if ci == "bootstrap" and n_boot < 1000:
+        note([f"{n_boot} bootstrap resamples: at least 1000 are recommended for percentile intervals"])
+    data_frame = src.items
+    if full:
+        extra = [v for v in spec.observed if v not in data_frame.columns]
+        if extra and data is not None:
+            from dancerec.indices.sources import read_table
+
+            data_frame = data_frame.join(read_table(data)[extra])
+    with progress() as bar:
+        task = bar.add_task(f"{ci} resamples", total=n_boot if ci != "none" else 1, status="")
+
+        def tick(done: int, total: int) -> None:
+            bar.update(task, completed=done)
+
+        res = fit_sem(
+            data_frame,
+            syntax,
+            ci=ci,
+            n_boot=n_boot,
+            seed=default_seed if seed is None else seed,
+            progress=tick,
+            missing=missing,
+            estimator=Estimator(name=estimator.lower()),
+            std_lv=std_lv,
+        )
+    _print_fit(res.fit, "SEM fit", res.n_note)
+    print_table(res.paths.drop(columns=["label"]), title="structural paths (std = completely standardised)")
+    print_table(res.r2, title="R^2 of the endogenous variables")
+    if len(res.indirect):
+        cols = ["name", "estimate", "se_delta", "p", "std", "std_ci_low", "std_ci_high"]
+        print_table(
+            res.indirect[cols],
+            title=f"indirect effects ({int(res.level * 100)}% {res.ci_method} CI of std, "
+            f"{res.n_resamples} resamples)",
+        )
+    note(res.problems)
+    console.print(f"[dim]estimator: {res.estimator}[/]", highlight=False)
+    if export_r is not None:
+        _export_r(export_r, data_frame, res.fitted, "sem")
+    settings = {"exclude_flagged": exclude_flagged, "model": str(model or ""), "missing": missing or "auto"}
+    settings |= {"estimator": estimator.lower(), "ci": ci, "n_boot": n_boot, "seed": seed, "std_lv": std_lv}
+    store(st, "indices.sem", settings, res)
+    write_json(json_path, res.to_json())
+
+
+def register(app: typer.Typer) -> None:
+    """Add the cfa and sem commands to the `indices` group."""
+    app.command()(cfa)
+    app.command()(sem)
