@@ -16,6 +16,8 @@ from dancerec.indices.estimation import Estimator, FittedModel, estimate
 from dancerec.indices.fitindices import FitIndices
 from dancerec.indices.syntax import ModelSpec
 
+from dancerec.display import DisplayMixin
+
 __all__ = ["CFAResult", "fit_cfa", "fit_table"]
 
 
@@ -89,7 +91,7 @@ def _measurement_json(fit: FitIndices, loadings: pd.DataFrame, n_note: str = "")
 
 
 @dataclass
-class CFAResult:
+class CFAResult(DisplayMixin):
     """A fitted measurement model.
 
     ``loadings``: factor, item, estimate, std (std.all), se, z, p. ``factor_correlations``: latent
@@ -110,6 +112,19 @@ class CFAResult:
     n_dropped: int
     params: pd.DataFrame
     fitted: FittedModel | None = field(default=None, repr=False, compare=False)
+
+    def summary_header(self) -> list[str]:
+        return (
+            [f"Estimator: {self.estimator}", self.n_note] if self.n_note else [f"Estimator: {self.estimator}"]
+        )
+
+    def summary_frames(self) -> dict[str, pd.DataFrame]:
+        """Global fit, loadings and factor correlations (what lavaan's ``summary(fit)`` leads with)."""
+        return {
+            "Global fit": fit_table(self.fit),
+            "Loadings (std = completely standardised)": self.loadings,
+            "Factor correlations": self.factor_correlations,
+        }
 
     @property
     def n(self) -> int:

@@ -30,6 +30,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.oneway import anova_oneway
 
+from dancerec.display import DisplayMixin
 from dancerec.errors import UserError
 
 __all__ = ["GroupComparison", "compare_groups", "games_howell", "tukey_hsd"]
@@ -38,7 +39,7 @@ METHODS = ("auto", "welch", "anova", "kruskal")
 
 
 @dataclass
-class GroupComparison:
+class GroupComparison(DisplayMixin):
     """``descriptives`` (dimension, group, n, mean, sd, se, median), ``tests`` (one row per dimension:
     test, statistic, df1, df2, p, eta2, omega2, epsilon2, assumption checks, posthoc method, reason)
     and ``posthoc`` (dimension, group_a, group_b, mean_diff, se, statistic, df, p_adj, ci_low,
@@ -49,6 +50,17 @@ class GroupComparison:
     posthoc: pd.DataFrame
     alpha: float
     notes: list[str] = field(default_factory=list)
+
+    def summary_header(self) -> list[str]:
+        return list(self.notes)
+
+    def summary_frames(self) -> dict[str, pd.DataFrame]:
+        """Descriptives per group, the omnibus test per dimension, post-hoc pairs (adjusted p)."""
+        return {
+            "Descriptives": self.descriptives,
+            "Omnibus tests": self.tests,
+            "Post-hoc pairs": self.posthoc,
+        }
 
     def to_json(self) -> dict:
         """The ``indices groups --json`` payload: one omnibus row per dimension under ``dimensions``."""

@@ -42,6 +42,7 @@ from dancerec.indices.syntax import structure_of
 from scipy import optimize, stats
 from threadpoolctl import threadpool_limits
 
+from dancerec.display import DisplayMixin
 from dancerec.errors import UserError
 
 __all__ = ["LEVELS", "InvarianceResult", "MultiGroupFit", "fit_multigroup", "measurement_invariance"]
@@ -82,7 +83,7 @@ class MultiGroupFit:
 
 
 @dataclass
-class InvarianceResult:
+class InvarianceResult(DisplayMixin):
     """``table``: one row per level with fit, deltas against the previous level and ``holds``."""
 
     table: pd.DataFrame
@@ -94,6 +95,22 @@ class InvarianceResult:
     score_tests: pd.DataFrame | None = None  # univariate score tests of the first failing level
     score_level: str | None = None
     free: str = ""  # released parameters (lavaan notation)
+
+    def summary_header(self) -> list[str]:
+        freed = [f"released (partial invariance): {self.free}"] if self.free else []
+        return [
+            f"groups: {', '.join(self.groups)}; highest level supported: {self.highest or 'none'}",
+            *freed,
+        ]
+
+    def summary_frames(self) -> dict[str, pd.DataFrame]:
+        """The invariance sequence, score tests of the first failing level, latent mean differences."""
+        frames = {"Invariance levels": self.table}
+        if self.score_tests is not None:
+            frames[f"Score tests ({self.score_level})"] = self.score_tests
+        if self.latent_means is not None:
+            frames["Latent mean differences"] = self.latent_means
+        return frames
 
     def to_json(self) -> dict:
         return {

@@ -32,6 +32,7 @@ from dancerec.indices._threads import single_blas_thread
 from dancerec.indices.data import DataCheckError, _numeric, ml_covariance, prepare_items
 from scipy import stats
 
+from dancerec.display import DisplayMixin
 from dancerec.errors import UserError
 
 __all__ = [
@@ -192,7 +193,7 @@ def composite_reliability(std_loadings: Sequence[float]) -> float:
 
 
 @dataclass
-class ReliabilityResult:
+class ReliabilityResult(DisplayMixin):
     """Per-dimension reliability (``table``) plus the discriminant-validity matrices.
 
     ``table`` columns: dimension, n_items, n (alpha's N used), n_total, n_cfa (omega/CR/AVE), alpha,
@@ -208,6 +209,18 @@ class ReliabilityResult:
     thresholds: dict[str, float] = field(default_factory=lambda: dict(THRESHOLDS))
     alpha_sample: str = "pairwise"
     warnings: list[str] = field(default_factory=list)
+
+    def summary_header(self) -> list[str]:
+        return [f"{k}: {v}" for k, v in self.definitions.items()] + list(self.warnings)
+
+    def summary_frames(self) -> dict[str, pd.DataFrame]:
+        """Reliability per dimension, then discriminant validity (Fornell-Larcker, HTMT) when computed."""
+        frames = {"Reliability per dimension": self.table}
+        if self.fornell_larcker is not None:
+            frames["Fornell-Larcker (diagonal: sqrt AVE)"] = self.fornell_larcker
+        if self.htmt is not None:
+            frames[f"HTMT ({self.htmt_method})"] = self.htmt
+        return frames
 
     def to_json(self) -> dict:
         """The JSON payload of ``dancerec indices reliability --json``."""

@@ -42,6 +42,7 @@ from dancerec.indices.syntax import (
 )
 from scipy import stats
 
+from dancerec.display import DisplayMixin
 from dancerec.errors import UserError
 
 __all__ = [
@@ -83,7 +84,7 @@ def default_sem_syntax(structure: Mapping[str, Sequence[str]], structural: str |
 
 
 @dataclass
-class SEMResult:
+class SEMResult(DisplayMixin):
     """A fitted structural model.
 
     ``paths``: lhs (outcome), rhs (predictor), label, estimate, std, se, z, p.
@@ -109,6 +110,22 @@ class SEMResult:
     n_dropped: int
     params: pd.DataFrame
     fitted: FittedModel | None = field(default=None, repr=False, compare=False)
+
+    def summary_header(self) -> list[str]:
+        return (
+            [f"Estimator: {self.estimator}", self.n_note] if self.n_note else [f"Estimator: {self.estimator}"]
+        )
+
+    def summary_frames(self) -> dict[str, pd.DataFrame]:
+        """Global fit, structural paths, R² and indirect effects."""
+        from dancerec.indices.cfa import fit_table
+
+        return {
+            "Global fit": fit_table(self.fit),
+            "Structural paths (std = completely standardised)": self.paths,
+            "Loadings": self.loadings,
+            "Indirect effects": self.indirect,
+        }
 
     @property
     def n(self) -> int:

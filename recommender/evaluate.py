@@ -37,6 +37,7 @@ import scipy.sparse as sp
 from dancerec.recommender.base import Recommender, TrainData
 from dancerec.recommender.baselines import ContentTFIDF, binarize
 
+from dancerec.display import DisplayMixin
 from dancerec.errors import UserError
 
 DEFAULT_K: tuple[int, ...] = (5, 10, 20, 50)
@@ -47,7 +48,7 @@ PER_USER_METRICS = ACCURACY_METRICS + BEYOND_METRICS
 
 
 @dataclass
-class Evaluation:
+class Evaluation(DisplayMixin):
     """Result of :func:`evaluate`: what a run stores (see :mod:`dancerec.recommender.runs`)."""
 
     model: str
@@ -62,6 +63,17 @@ class Evaluation:
     eval_s: float = 0.0
     train_s: float | None = None
     extra: dict = field(default_factory=dict)
+
+    def summary_header(self) -> list[str]:
+        return [f"model: {self.model}; protocol: {self.protocol}; params: {self.params}"]
+
+    def summary_frames(self) -> dict[str, pd.DataFrame]:
+        """The metric table (mean with bootstrap CI per metric and K) and catalogue coverage.
+
+        (``Evaluation.summary`` is the metric table itself, a field older than the display mixin, so for
+        an evaluation ``summary`` is that DataFrame and the notebook view is ``_repr_html_``.)"""
+        coverage = pd.DataFrame({"k": list(self.coverage), "coverage": list(self.coverage.values())})
+        return {"Metrics": self.summary, "Coverage": coverage}
 
     @property
     def n_users(self) -> int:
