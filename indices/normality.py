@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from dancerec.indices._dist import chi2_sf, norm_sf
 from dancerec.indices._threads import single_blas_thread
-from scipy import stats
 
 from dancerec.errors import UserError
 
@@ -63,9 +63,9 @@ def mardia(data: pd.DataFrame) -> pd.DataFrame:
     small = skew * k
     kurt = (b2p - p * (p + 2)) * np.sqrt(n / (8 * p * (p + 2)))
     rows = [
-        ("skewness", b1p, skew, df, float(stats.chi2.sf(skew, df))),
-        ("skewness (small sample)", b1p, small, df, float(stats.chi2.sf(small, df))),
-        ("kurtosis", b2p, kurt, np.nan, float(2 * stats.norm.sf(abs(kurt)))),
+        ("skewness", b1p, skew, df, chi2_sf(skew, df)),
+        ("skewness (small sample)", b1p, small, df, chi2_sf(small, df)),
+        ("kurtosis", b2p, kurt, np.nan, float(2 * norm_sf(abs(kurt)))),
     ]
     out = pd.DataFrame(rows, columns=["test", "coefficient", "statistic", "df", "p"])
     out["n"] = n
