@@ -17,25 +17,40 @@ except ImportError:  # pragma: no cover - depends on the scipy version
     _ncx2_sf = None
 
 
+def _outside(x: float, df: float, nc: float = 0.0) -> float | None:
+    """scipy.stats' answers outside the support: NaN for invalid parameters or x, 0 below zero (cdf)."""
+    if not (df > 0 and nc >= 0 and np.isfinite(df)) or np.isnan(x):
+        return float("nan")
+    return 0.0 if x < 0 else None
+
+
 def chi2_sf(x: float, df: float) -> float:
     """P(X > x) for X ~ chi2(df)."""
-    return float(special.chdtrc(df, x))
+    out = _outside(x, df)
+    return float(special.chdtrc(df, x)) if out is None else (1.0 if out == 0.0 else out)
 
 
 def chi2_cdf(x: float, df: float) -> float:
     """P(X <= x) for X ~ chi2(df)."""
-    return float(special.chdtr(df, x))
+    out = _outside(x, df)
+    return float(special.chdtr(df, x)) if out is None else out
 
 
 def ncx2_cdf(x: float, df: float, nc: float) -> float:
     """P(X <= x) for X ~ noncentral chi2(df, nc); nc = 0 is the central distribution."""
-    return float(special.chndtr(x, df, nc)) if nc != 0 else chi2_cdf(x, df)
+    if nc == 0:
+        return chi2_cdf(x, df)
+    out = _outside(x, df, nc)
+    return float(special.chndtr(x, df, nc)) if out is None else out
 
 
 def ncx2_sf(x: float, df: float, nc: float) -> float:
     """P(X > x) for X ~ noncentral chi2(df, nc); nc = 0 is the central distribution."""
     if nc == 0:
         return chi2_sf(x, df)
+    out = _outside(x, df, nc)
+    if out is not None:
+        return 1.0 if out == 0.0 else out
     if _ncx2_sf is None:  # pragma: no cover
         from scipy import stats
 
