@@ -6,7 +6,8 @@ Each repeat runs both programs once, alternating which goes first, from a cold p
 data reading, fit, fit measures, standardised solution, printing). Data: tests/fixtures/R/data/bfi.csv
 (2,800 rows, 25 items, missing cells as they are). ``--missing listwise`` compares with lavaan's default
 (complete cases, 2,436 rows); ``--missing fiml`` with ``missing = "ml"`` (all 2,800 rows).
-Reports the medians and the ratio dancerec / lavaan. Skips (exit 0 with a message) when Rscript or
+Reports the medians of wall-clock and CPU time (user + system of the process tree; on a busy machine
+wall time mostly measures waiting for a core) and the ratios dancerec / lavaan. Skips (exit 0 with a message) when Rscript or
 lavaan is absent.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -28,13 +30,26 @@ BFI = ROOT / "tests" / "fixtures" / "R" / "data" / "bfi.csv"
 MODEL = "\n".join(f"{f} =~ " + " + ".join(f"{f}{i}" for i in range(1, 6)) for f in "ACENO")
 
 
-def _timed(cmd: list[str]) -> float:
+def _timed(cmd: list[str]) -> tuple[float, float]:
+    """Wall-clock and CPU (user + system, the process and its children) seconds of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed:\n{out.stderr[-2000:]}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
+
+
+def _line(label: str, runs: list[tuple[float, float]]) -> str:
+    wall = [w for w, _ in runs]
+    cpu = [c for _, c in runs]
+    return (
+        f"{label}: median wall {statistics.median(wall):.2f} s, CPU {statistics.median(cpu):.2f} s  "
+        f"(wall runs: {', '.join(f'{w:.2f}' for w in wall)})"
+    )
 
 
 def main() -> None:
@@ -77,15 +92,16 @@ def main() -> None:
             pair = [(ours, t_ours), (theirs, t_theirs)]
             for cmd, sink in pair if k % 2 == 0 else reversed(pair):
                 sink.append(_timed(cmd))
-    m_ours, m_theirs = statistics.median(t_ours), statistics.median(t_theirs)
+    ratio_wall = statistics.median(w for w, _ in t_ours) / statistics.median(w for w, _ in t_theirs)
+    ratio_cpu = statistics.median(c for _, c in t_ours) / statistics.median(c for _, c in t_theirs)
+    load = os.getloadavg()[0]
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs; repeats: {args.repeats}; missing: {args.missing}"
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load {load:.1f}; repeats: {args.repeats}; "
+        f"missing: {args.missing}"
     )
-    print(f"dancerec indices cfa : median {m_ours:.2f} s  (runs: {', '.join(f'{t:.2f}' for t in t_ours)})")
-    print(
-        f"Rscript lavaan cfa   : median {m_theirs:.2f} s  (runs: {', '.join(f'{t:.2f}' for t in t_theirs)})"
-    )
-    print(f"ratio dancerec / lavaan: {m_ours / m_theirs:.2f}")
+    print(_line("dancerec indices cfa", t_ours))
+    print(_line("Rscript lavaan cfa  ", t_theirs))
+    print(f"ratio dancerec / lavaan: wall {ratio_wall:.2f}, CPU {ratio_cpu:.2f}")
 
 
 if __name__ == "__main__":

@@ -26,10 +26,11 @@ import logging
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import semopy
+from dancerec.indices._semopy import model_class
 from dancerec.indices.data import DataCheckError, ItemData, ml_covariance, prepare_items
 from dancerec.indices.fiml import FIMLResult, em_saturated, fit_fiml, missing_patterns
 from dancerec.indices.fitindices import FitIndices, fiml_fit_indices, fit_indices
@@ -44,6 +45,9 @@ from dancerec.indices.syntax import ModelSpec, as_spec, check_against_data
 from threadpoolctl import threadpool_limits
 
 from dancerec.errors import UserError
+
+if TYPE_CHECKING:
+    import semopy
 
 __all__ = ["ESTIMATORS", "MISSING", "Estimator", "FittedModel", "estimate", "standardized"]
 
@@ -190,7 +194,7 @@ def estimate(
     check_against_data(spec, data.columns, min_indicators=min_indicators, source=source)
     logging.disable(logging.WARNING)  # semopy warns "No fixed loadings" for std.lv / NA* models
     try:
-        sem = semopy.Model(spec.to_semopy())
+        sem = model_class()(spec.to_semopy())
     finally:
         logging.disable(logging.NOTSET)
     if spec.std_lv or any(t.free for t in spec.terms):

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import optimize, stats
+from dancerec.indices._dist import chi2_cdf, chi2_sf, ncx2_cdf, ncx2_sf
+from scipy import optimize
 
 __all__ = [
     "FitIndices",
@@ -143,8 +144,8 @@ def _ncp_for_cdf(chi2: float, df: int, target: float) -> float:
 
     def f(lam: float) -> float:
         if lam <= 0:
-            return stats.chi2.cdf(chi2, df) - target
-        return stats.ncx2.cdf(chi2, df, lam) - target
+            return chi2_cdf(chi2, df) - target
+        return ncx2_cdf(chi2, df, lam) - target
 
     if f(0.0) <= 0:
         return 0.0
@@ -175,7 +176,7 @@ def rmsea_pvalue(chi2: float, df: int, n: int, close: float = 0.05, groups: int 
     if df <= 0:
         return float("nan")
     ncp = n * df * (close / math.sqrt(groups)) ** 2
-    return float(stats.ncx2.sf(chi2, df, ncp)) if ncp > 0 else float(stats.chi2.sf(chi2, df))
+    return ncx2_sf(chi2, df, ncp) if ncp > 0 else chi2_sf(chi2, df)
 
 
 def srmr(s: np.ndarray, sigma: np.ndarray) -> float:
@@ -241,7 +242,7 @@ def fit_indices(
     df = p * (p + 1) // 2 - nx * (nx + 1) // 2 - npar
     chi2 = n * ml_discrepancy(s, sigma)
     chi2 = max(chi2, 0.0)
-    pvalue = float(stats.chi2.sf(chi2, df)) if df > 0 else float("nan")
+    pvalue = chi2_sf(chi2, df) if df > 0 else float("nan")
     chi2_b, df_b = baseline_chi_square(s, n, fixed_x)
     logl = loglik(s, sigma, n) - covariate_loglik(s, n, fixed_x)
     aic, bic, bic2 = information_criteria(logl, npar, n)
@@ -324,7 +325,7 @@ def fiml_fit_indices(
         npar=int(k),
         chi2=float(chi2),
         df=int(df),
-        pvalue=float(stats.chi2.sf(chi2, df)) if df > 0 else float("nan"),
+        pvalue=chi2_sf(chi2, df) if df > 0 else float("nan"),
         chi2_df=float(chi2 / df) if df > 0 else float("nan"),
         cfi=cfi(chi2, df, chi2_b, df_b),
         tli=tli(chi2, df, chi2_b, df_b),

@@ -153,14 +153,14 @@ def _fiml_rows(fm) -> list[tuple]:
     """Score tests under FIML: the model extended by every candidate is evaluated at the estimates
     (candidates at 0); the gradient of the extended FIML objective and the expected information of the
     missing-data likelihood give MI and EPC as for complete data."""
-    import semopy
+    from dancerec.indices._semopy import model_class
     from dancerec.indices.fiml import FIMLObjective
 
     cand = _candidates(fm)
     if not cand:
         return []
     extra = [f"{lhs} {op} {rhs}" for lhs, op, rhs, *_ in cand]
-    ext = semopy.Model(fm.spec.to_semopy() + "\n" + "\n".join(extra))
+    ext = model_class()(fm.spec.to_semopy() + "\n" + "\n".join(extra))
     if list(ext.vars["observed"]) != list(fm.observed):
         raise UserError("modification indices: the extended model orders the variables differently")
     cov = pd.DataFrame(fm.s, index=fm.observed, columns=fm.observed)

@@ -9,14 +9,17 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import semopy
+from dancerec.indices._dist import norm_sf
 from dancerec.indices.fiml import FIMLResult
 from dancerec.indices.syntax import ModelSpec
-from scipy import stats
 from threadpoolctl import threadpool_limits
+
+if TYPE_CHECKING:
+    import semopy
 
 __all__ = [
     "Standardized",
@@ -139,7 +142,7 @@ def intercept_rows(
                 "std": est / sd[j],
                 "se": se,
                 "z": z,
-                "p": float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else np.nan,
+                "p": 2 * norm_sf(abs(z)) if np.isfinite(z) else np.nan,
             }
         )
     return rows
@@ -218,7 +221,7 @@ def param_table(
             if param.active:
                 est, se = float(vals[name]), float(ses[name])
                 z = est / se if se > 0 else np.nan
-                p = float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else np.nan
+                p = 2 * norm_sf(abs(z)) if np.isfinite(z) else np.nan
             else:
                 est, se, z, p = float(param.start), np.nan, np.nan, np.nan
             rows.append(
@@ -302,7 +305,7 @@ def sample_intercepts(
                 "std": float(nu[j] / sd[j]),
                 "se": se,
                 "z": z,
-                "p": float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else np.nan,
+                "p": 2 * norm_sf(abs(z)) if np.isfinite(z) else np.nan,
             }
         )
     return rows

@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 user error (one line on stderr; ``--debug`` shows the t
 from __future__ import annotations
 
 import errno
+import importlib
 import json
 import pickle
 import signal
@@ -19,7 +20,6 @@ import typer
 from typer.core import TyperGroup
 
 from dancerec import __version__
-from dancerec.cli import indices, link, recommender, report, survey
 from dancerec.cli.common import ROOT_STUDY, console, err_console, print_table, study_path
 from dancerec.errors import UserError
 from dancerec.workspace import DEFAULT_INSTRUMENT, CommittedInterrupt, Study
@@ -67,8 +67,36 @@ def _say_error(text: str) -> None:
     err_console.print(text, markup=False, highlight=False)
 
 
+#: command groups, each the ``app`` of ``dancerec.cli.<module>``, imported only when used: a command
+#: then pays only for its own group's imports (``indices cfa`` never loads the recommender's torch)
+_LAZY_GROUPS = {
+    "survey": "survey",
+    "indices": "indices",
+    "recommender": "recommender",
+    "link": "link",
+    "report": "report",
+}
+
+
+def _load_group(name: str) -> Any:
+    """The click command of group ``name``, converted exactly as ``app.add_typer`` would convert it."""
+    module = importlib.import_module(f"dancerec.cli.{_LAZY_GROUPS[name]}")
+    holder = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode="rich")
+    holder.callback()(lambda: None)
+    holder.add_typer(module.app, name=name)
+    return typer.main.get_command(holder).commands[name]  # type: ignore[attr-defined]
+
+
 class _Group(TyperGroup):
-    """Turns user errors raised anywhere below into exit code 1 with a one-line message."""
+    """Loads command groups on demand; turns user errors raised below into exit code 1 with one line."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in _LAZY_GROUPS if n not in self.commands)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in _LAZY_GROUPS:
+            self.add_command(_load_group(cmd_name), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -135,13 +163,6 @@ def _root(
 ) -> None:
     _debug["on"] = debug
     ROOT_STUDY["path"] = study
-
-
-app.add_typer(survey.app, name="survey")
-app.add_typer(indices.app, name="indices")
-app.add_typer(recommender.app, name="recommender")
-app.add_typer(link.app, name="link")
-app.add_typer(report.app, name="report")
 
 
 @app.command()
