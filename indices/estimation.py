@@ -187,7 +187,10 @@ def estimate(
     """
     est = estimator or Estimator()
     if est.name not in ("ml", "mlr"):
-        raise UserError(f"estimator {est.name!r} is not available in this version (use ml or mlr)")
+        raise UserError(
+            f"estimator {est.name!r} is not available for this fit (ml or mlr); ordinal models are fitted by "
+            "WLSMV through fit_cfa(..., estimator=Estimator('wlsmv')) or dancerec.indices.ordinal.fit_wlsmv"
+        )
     spec = as_spec(model)
     if std_lv and not spec.std_lv:
         spec = replace(spec, std_lv=True)

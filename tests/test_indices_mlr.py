@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from dancerec.indices.cfa import fit_cfa
 from dancerec.indices.estimation import Estimator
+from dancerec.indices.sem import fit_sem
 
 from dancerec.errors import UserError
 
@@ -114,8 +115,8 @@ def test_mlr_with_fiml_scaled_statistics_and_sandwich_ses_match_lavaan():
 def test_unknown_estimator_is_refused_clearly():
     with pytest.raises(UserError, match="unknown estimator"):
         Estimator(name="gls")
-    with pytest.raises(UserError, match="not available"):
-        fit_cfa(_bfi(), BFI_MODEL, estimator=Estimator(name="wlsmv"))
+    with pytest.raises(UserError, match="not available for this fit"):
+        fit_sem(_bfi(), BFI_MODEL + "\nA ~ C", estimator=Estimator(name="wlsmv"))
     data = _bfi().dropna().assign(age=lambda d: np.arange(len(d)) % 50)
     with pytest.raises(UserError, match="covariates"):
         fit_cfa(data, BFI_MODEL + "\nA ~ age", estimator=Estimator(name="mlr"))
