@@ -12,8 +12,8 @@ from rich.console import Console
 from semopy.examples import holzinger39
 from typer.testing import CliRunner
 
-from dancerec.cli.common import DemoContext
 from dancerec.cli.main import app
+from dancerec.demo import DemoContext, psychometrics
 
 runner = CliRunner()
 HS_MODEL = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9\n"
@@ -160,12 +160,9 @@ def test_commands_on_the_study_responses(survey_study, tmp_path):
 
 
 def test_demo_step_fills_ctx_data(survey_study):
-    from dancerec.cli import indices
-
     study, _ = survey_study
     ctx = DemoContext(study=study, out=Console(quiet=True))
-    for step in indices.DEMO_STEPS:
-        step.run(ctx)
+    psychometrics(ctx)
     report = ctx.data["indices"]
     assert report.cfa.fit.df == 377
     assert len(report.reliability.table) == 8

@@ -10,9 +10,9 @@ from dancerec.recommender import registry
 from dancerec.recommender.runs import list_runs, load_run
 from typer.testing import CliRunner
 
-from dancerec.cli import recommender as rec_cli
-from dancerec.cli.common import DemoContext
+from dancerec import demo
 from dancerec.cli.main import app
+from dancerec.demo import DemoContext
 
 runner = CliRunner()
 
@@ -177,9 +177,9 @@ def test_external_split_from_two_files(study, tmp_path):
 
 
 def test_demo_steps_store_runs_and_users(study, monkeypatch):
-    monkeypatch.setattr(rec_cli, "DEMO_WORLD", {"n_users": 150, "n_items": 160, "mean_items": 15})
+    monkeypatch.setattr(demo, "DEMO_WORLD", {"n_users": 150, "n_items": 160, "mean_items": 15})
     monkeypatch.setattr(
-        rec_cli,
+        demo,
         "DEMO_MODELS",
         {"mostpop": {}, "svd": {"n_factors": 8}, "ncf": {"epochs": 2}, "ease": {"l2": 50.0}},
     )
@@ -187,8 +187,8 @@ def test_demo_steps_store_runs_and_users(study, monkeypatch):
     from rich.console import Console
 
     ctx = DemoContext(study=study, out=Console(quiet=True))
-    for step in rec_cli.DEMO_STEPS:
-        step.run(ctx)
+    for step in (demo.simulate_log, demo.split_log, demo.tune_and_evaluate, demo.compare_models):
+        step(ctx)
     assert set(ctx.data["runs"]) == {"mostpop", "svd", "ncf", "ease"}
     run = load_run(study, ctx.data["runs"]["ease"])
     assert set(run.per_user["user_id"]) == set(ctx.data["interactions_users"])

@@ -20,9 +20,8 @@ from dancerec.survey.store import load_responses
 from rich.console import Console
 from typer.testing import CliRunner
 
-from dancerec.cli.common import DemoContext
 from dancerec.cli.main import app
-from dancerec.cli.survey import DEMO_STEPS
+from dancerec.demo import DemoContext, simulate_survey
 from dancerec.errors import UserError
 
 INST = load_instrument("dance-music-30")
@@ -205,8 +204,7 @@ def test_cli_simulate_into_a_study(study):
 
 def test_demo_step_default_and_with_a_respondent_plan(study):
     ctx = DemoContext(study=study, out=Console(quiet=True))
-    for step in DEMO_STEPS:
-        step.run(ctx)
+    simulate_survey(ctx)
     assert ctx.data["survey_instrument"] == "dance-music-30"
     assert isinstance(ctx.data["survey_truth"], PlantedTruth)
     responses = load_responses(study)
@@ -226,8 +224,7 @@ def test_demo_step_uses_the_respondent_plan(tmp_path):
         index=pd.Index([f"p{i:03d}" for i in range(60)], name="respondent_id"),
     )  # fmt: skip
     ctx = DemoContext(study=study, out=Console(quiet=True), data={"respondent_plan": plan})
-    for step in DEMO_STEPS:
-        step.run(ctx)
+    simulate_survey(ctx)
     got = load_responses(study)
     assert sorted(got.index) == sorted(plan.index)
     assert got.loc[plan.index, "user_id"].tolist() == plan["user_id"].tolist()

@@ -7,15 +7,13 @@ current folder.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from dancerec.console import console, err_console, print_table, progress, to_jsonable, write_json
+from dancerec.demo import DemoContext, DemoStep  # the survey and link demo steps until they move
 from dancerec.workspace import Study
 
 __all__ = [
@@ -78,19 +76,3 @@ def excluded_flags(study: Study | None, option: str | None) -> list[str]:
 def open_study(path: Path | None) -> Study:
     """Open the study named by ``--study`` (either position), ``$DANCEREC_STUDY`` or the current folder."""
     return Study.locate(study_path(path))
-
-
-@dataclass
-class DemoContext:
-    """State passed between demo steps: the study, shared intermediate results, outputs to list."""
-
-    study: Study
-    out: Console
-    data: dict[str, Any] = field(default_factory=dict)
-    outputs: dict[str, Path] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class DemoStep:
-    title: str
-    run: Callable[[DemoContext], None]

@@ -9,12 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 
 from dancerec.cli.common import (
-    DemoContext,
-    DemoStep,
     ExcludeFlaggedOption,
     JsonOption,
     StudyOption,
@@ -434,84 +431,3 @@ def invariance(
 from dancerec.cli.indices_models import register  # noqa: E402
 
 register(app)
-
-
-# -- demo ----------------------------------------------------------------------------------------
-def _demo_indices(ctx: DemoContext) -> None:
-    """Reliability, CFA, SEM (default structural model) and group comparisons on the stored responses."""
-    from dancerec.indices.battery import run_battery
-    from dancerec.indices.sources import from_study
-
-    study = ctx.study
-    src = from_study(study, exclude_flagged="all")
-    report = run_battery(
-        src.items,
-        src.structure,
-        group=src.group,
-        scores=src.dimension_scores(),
-        ci="montecarlo",
-        n_boot=5000,
-        seed=study.config.seed,
-        efa=False,
-        invariance=True,
-        scale_min=src.scale_min,
-        scale_max=src.scale_max,
-    )
-    out = ctx.out
-    out.print(f"{src.description}; CFA/SEM: {report.cfa.n_note}", highlight=False)
-    rel = report.reliability.table
-    print_table(
-        rel[["dimension", "n_items", "alpha", "alpha_ci_low", "alpha_ci_high", "omega", "cr", "ave"]],
-        title="reliability",
-        out=out,
-    )
-    fit_rows = []
-    for name, fit in (("CFA", report.cfa.fit), ("SEM", report.sem.fit)):
-        fit_rows.append(
-            {
-                "model": name,
-                "chi2": fit.chi2,
-                "df": fit.df,
-                "cfi": fit.cfi,
-                "tli": fit.tli,
-                "rmsea": fit.rmsea,
-                "rmsea_low": fit.rmsea_ci[0],
-                "rmsea_high": fit.rmsea_ci[1],
-                "srmr": fit.srmr,
-            }
-        )
-    print_table(pd.DataFrame(fit_rows), title="model fit (ML, lavaan-comparable)", out=out)
-    print_table(
-        report.sem.paths[["lhs", "rhs", "std", "p"]], title="structural paths (standardised)", out=out
-    )
-    ind = report.sem.indirect
-    print_table(
-        ind[["name", "std", "std_ci_low", "std_ci_high"]],
-        title=f"indirect effects (95% Monte Carlo CI, {report.sem.n_resamples} draws; "
-        "`dancerec indices sem` bootstraps 1000 resamples)",
-        out=out,
-    )
-    if report.invariance is not None:
-        inv = report.invariance
-        print_table(
-            inv.table[["level", "chi2", "df", "cfi", "rmsea", "delta_cfi", "delta_rmsea", "status"]],
-            title="measurement invariance across groups",
-            out=out,
-        )
-    if report.groups is not None:
-        g = report.groups
-        print_table(
-            g.tests[["dimension", "test", "statistic", "p", "eta2", "omega2", "posthoc"]],
-            title="group comparisons",
-            out=out,
-        )
-        from dancerec.indices.plots import group_means_plot
-
-        path = group_means_plot(g, study.artifacts / "indices" / "group-means.png")
-        ctx.outputs["indices: group means plot"] = path
-    note(report.notes, out)
-    ctx.data["indices"] = report
-
-
-# Steps this group contributes to `dancerec demo`, run in order.
-DEMO_STEPS: list[DemoStep] = [DemoStep("indices: reliability, CFA, SEM, group comparisons", _demo_indices)]

@@ -193,7 +193,12 @@ def init(
     if not (directory / instrument).is_file():
         load_instrument(instrument)  # an unknown instrument is refused now, not by every later command
     study = Study.init(
-        directory, name=name, instrument=instrument, group_column=group_column, seed=seed, exclude_flagged=flags
+        directory,
+        name=name,
+        instrument=instrument,
+        group_column=group_column,
+        seed=seed,
+        exclude_flagged=flags,
     )
     console.print(f"created study [bold]{study.config.name}[/] in {study.root}")
     console.print(

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import pandas as pd
 import typer
 
 from dancerec.cli.common import (
-    DemoContext,
-    DemoStep,
     JsonOption,
     StudyOption,
     console,
@@ -56,12 +53,6 @@ HEADLINE = (
     "serendipity",
     "coverage",
 )
-
-
-def _summary_table(evaluations: dict[str, Any], k_list: list[int]) -> pd.DataFrame:
-    from dancerec.recommender.experiment import ExperimentResult
-
-    return ExperimentResult(dict(evaluations), tuple(k_list), "").table()
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,104 +268,10 @@ def list_(
 # --------------------------------------------------------------------------------------------
 # demo
 # --------------------------------------------------------------------------------------------
-DEMO_WORLD = {"n_users": 800, "n_items": 1000, "mean_items": 30}
-DEMO_MODELS: dict[str, dict[str, Any]] = {
-    "mostpop": {},
-    "svd": {"n_factors": 16},
-    "ncf": {"epochs": 8, "batch_size": 1024},
-    "ease": {"l2": 200.0},
-}
 
-
-def _demo_simulate(ctx: DemoContext) -> None:
-    import tempfile
-
-    from dancerec.recommender.data import import_file
-    from dancerec.recommender.simulate import simulate_world
-
-    seed = ctx.study.config.seed
-    folder = Path(tempfile.mkdtemp(prefix="dancerec-demo-sim-"))
-    simulate_world(
-        DEMO_WORLD["n_users"],
-        DEMO_WORLD["n_items"],
-        mean_items=DEMO_WORLD["mean_items"],
-        seed=seed,
-        out=folder,
-    )
-    info = import_file(ctx.study, folder, "demo", source="simulated")
-    ctx.out.print(
-        f"simulated world (seed {seed}): {info.n_interactions:,} interactions of {info.n_users:,} users with "
-        f"{info.n_items:,} music/dance items (density {info.density:.3f})"
-    )
-    ctx.data["dataset"] = info.name
-
-
-def _demo_split(ctx: DemoContext) -> None:
-    from dancerec.recommender.splits import split_dataset
-
-    info = split_dataset(ctx.study, ctx.data["dataset"], "chronological", name="demo-chrono")
-    ctx.out.print(
-        f"per-user chronological 80/20 split: {info.n_train:,} train / {info.n_test:,} test, "
-        f"{info.n_test_users:,} users evaluated"
-    )
-    ctx.data["split"] = info.name
-
-
-def _demo_train_evaluate(ctx: DemoContext) -> None:
-    from dancerec.recommender.evaluate import evaluate
-    from dancerec.recommender.registry import make_model, model_names
-    from dancerec.recommender.runs import record_run
-    from dancerec.recommender.splits import load_split
-
-    data = load_split(ctx.study, ctx.data["split"])
-    models = dict(DEMO_MODELS)
-    if "relation" in model_names():
-        models["relation"] = {}
-    k_list = (5, 10, 20)
-    evaluations, runs = {}, {}
-    for name, params in models.items():
-        model = make_model(name, **params)
-        started = time.perf_counter()
-        model.fit(data.train)
-        train_s = time.perf_counter() - started
-        ev = evaluate(model, data.train, data.test, k_list, model_name=name, n_bootstrap=500)
-        ev.train_s = train_s
-        runs[name] = record_run(ctx.study, ev, split=data.name, seed=data.train.seed)
-        evaluations[name] = ev
-    print_table(
-        _summary_table(evaluations, list(k_list)),
-        title="offline evaluation (full ranking)",
-        out=ctx.out,
-        digits=4,
-    )
-    ctx.data["runs"] = runs
-    test_users = data.test_users
-    ctx.data["interactions_users"] = [str(u) for u in data.train.user_ids[test_users]]
-
-
-def _demo_compare(ctx: DemoContext) -> None:
-    from dancerec.recommender.plots import plot_curves
-
-    ids = ",".join(ctx.data["runs"].values())
-    result, curves = compare_runs(
-        ctx.study, runs=ids, split=None, baseline="mostpop", metrics=["precision@10", "recall@10", "ndcg@10"]
-    )
-    show = result[["model", "metric", "mean", "ci_low", "ci_high", "diff", "p_t_holm", "p_wilcoxon_holm"]]
-    print_table(show, title="paired tests against MostPop (Holm-corrected)", out=ctx.out, digits=4)
-    path = ctx.study.artifacts / "recommender" / "demo-curves.png"
-    plot_curves(curves, path)
-    ctx.outputs["recommender curves"] = path
-
-
-DEMO_STEPS: list[DemoStep] = [
-    DemoStep("simulate a music/dance interaction log", _demo_simulate),
-    DemoStep("split it per user, chronologically 80/20", _demo_split),
-    DemoStep("train and evaluate the recommenders", _demo_train_evaluate),
-    DemoStep("compare them with paired tests", _demo_compare),
-]
 
 # train, recommend, evaluate, compare, tune (and compare_runs, which the demo steps use)
-from dancerec.cli.recommender_eval import compare_runs, register  # noqa: E402
+from dancerec.cli.recommender_eval import register  # noqa: E402
 
 register(app)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dancerec.cli.common import DemoContext, DemoStep, StudyOption, console, open_study, progress
+from dancerec.cli.common import StudyOption, console, open_study, progress
 from dancerec.cli.link import ExcludeFlaggedOption, parse_flags
 from dancerec.cli.validators import output_file
 from dancerec.errors import UserError
@@ -162,33 +162,3 @@ def report(
         console.print(line, markup=False, highlight=False)
     for reason in data.skipped:
         console.print(reason, style="dim", markup=False, highlight=False)
-
-
-def _demo_report(ctx: DemoContext) -> None:
-    from dancerec.reports.collect import collect_report_data
-    from dancerec.reports.render import write_reports
-
-    data = collect_report_data(
-        ctx.study,
-        title="dancerec demo study",
-        linkage=ctx.data.get("linkage"),
-        indices=ctx.data.get("indices"),
-        n_boot=500,
-    )
-    folder = ctx.study.artifacts / "report"
-    results = write_reports(
-        data, [folder / "report.html", folder / "report.pdf"], figures_dir=folder / "figures"
-    )
-    for result in results:
-        pages = f", {result.n_pages} pages" if result.n_pages else ""
-        ctx.out.print(
-            f"{result.format.upper()} report: {result.path} ({result.n_tables} tables, "
-            f"{result.n_figures} figures{pages})"
-        )
-        ctx.outputs[f"report ({result.format.upper()})"] = result.path
-    ctx.outputs["report figures (SVG/PNG)"] = folder / "figures"
-    for reason in data.skipped:
-        ctx.out.print(reason, style="dim", markup=False, highlight=False)
-
-
-DEMO_STEPS: list[DemoStep] = [DemoStep("write the HTML and PDF study reports", _demo_report)]
