@@ -116,7 +116,7 @@ def compare_models(ctx: DemoContext) -> None:
 
     result, curves = compare_runs(
         ctx.study,
-        runs=",".join(ctx.data["runs"].values()),
+        runs=list(ctx.data["runs"].values()),
         split=None,
         baseline="mostpop",
         metrics=["precision@10", "recall@10", "ndcg@10"],

@@ -76,20 +76,25 @@ class DisplayMixin:
 
     def _repr_html_(self) -> str:
         """Headed HTML tables (escaped: no markup from the data is interpreted)."""
-        parts = [f"<div class='dancerec-result'><strong>{html.escape(type(self).__name__)}</strong>"]
-        parts += [f"<div>{html.escape(line)}</div>" for line in self.summary_header()]
-        for title, frame in self.summary_frames().items():
-            parts.append(f"<h4 style='margin:0.6em 0 0.2em'>{html.escape(title)}</h4>")
-            if frame is None or frame.empty:
-                parts.append("<p>(none)</p>")
-                continue
-            parts.append(
-                format_frame(frame).to_html(
-                    index=not isinstance(frame.index, pd.RangeIndex), escape=True, border=0, na_rep=""
-                )
+        return frames_html(type(self).__name__, self.summary_header(), self.summary_frames())
+
+
+def frames_html(title: str, header: list[str], frames: dict[str, pd.DataFrame]) -> str:
+    """The notebook view of a result: a title, header lines and headed tables, all escaped."""
+    parts = [f"<div class='dancerec-result'><strong>{html.escape(title)}</strong>"]
+    parts += [f"<div>{html.escape(line)}</div>" for line in header]
+    for heading, frame in frames.items():
+        parts.append(f"<h4 style='margin:0.6em 0 0.2em'>{html.escape(heading)}</h4>")
+        if frame is None or frame.empty:
+            parts.append("<p>(none)</p>")
+            continue
+        parts.append(
+            format_frame(frame).to_html(
+                index=not isinstance(frame.index, pd.RangeIndex), escape=True, border=0, na_rep=""
             )
-        parts.append("</div>")
-        return "\n".join(parts)
+        )
+    parts.append("</div>")
+    return "\n".join(parts)
 
 
 class Summary(str):

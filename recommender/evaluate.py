@@ -37,7 +37,7 @@ import scipy.sparse as sp
 from dancerec.recommender.base import Recommender, TrainData
 from dancerec.recommender.baselines import ContentTFIDF, binarize
 
-from dancerec.display import DisplayMixin
+from dancerec.display import frames_html
 from dancerec.errors import UserError
 
 DEFAULT_K: tuple[int, ...] = (5, 10, 20, 50)
@@ -48,7 +48,7 @@ PER_USER_METRICS = ACCURACY_METRICS + BEYOND_METRICS
 
 
 @dataclass
-class Evaluation(DisplayMixin):
+class Evaluation:
     """Result of :func:`evaluate`: what a run stores (see :mod:`dancerec.recommender.runs`)."""
 
     model: str
@@ -64,16 +64,14 @@ class Evaluation(DisplayMixin):
     train_s: float | None = None
     extra: dict = field(default_factory=dict)
 
-    def summary_header(self) -> list[str]:
-        return [f"model: {self.model}; protocol: {self.protocol}; params: {self.params}"]
+    def _repr_html_(self) -> str:
+        """The notebook view: the metric table (mean and bootstrap CI per metric and K) and coverage.
 
-    def summary_frames(self) -> dict[str, pd.DataFrame]:
-        """The metric table (mean with bootstrap CI per metric and K) and catalogue coverage.
-
-        (``Evaluation.summary`` is the metric table itself, a field older than the display mixin, so for
-        an evaluation ``summary`` is that DataFrame and the notebook view is ``_repr_html_``.)"""
+        (``Evaluation.summary`` is the metric table itself, a field older than the display mixin, so an
+        evaluation shows its tables here rather than through ``DisplayMixin.summary()``.)"""
         coverage = pd.DataFrame({"k": list(self.coverage), "coverage": list(self.coverage.values())})
-        return {"Metrics": self.summary, "Coverage": coverage}
+        header = [f"model: {self.model}; protocol: {self.protocol}; params: {self.params}"]
+        return frames_html("Evaluation", header, {"Metrics": self.summary, "Coverage": coverage})
 
     @property
     def n_users(self) -> int:
