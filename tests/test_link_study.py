@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 import sys
 from pathlib import Path
@@ -91,21 +90,31 @@ def test_linkage_joins_pseudonymised_users_and_accounts_for_everyone(linked):
     assert linked.group.table["coverage@10"].tolist() == pytest.approx([0.1, 0.2, 0.3])
 
 
-def test_planted_link_is_recovered_from_the_study(linked):
+def test_planted_link_is_recovered_from_the_study(linked, linked_study):
     sem = linked.sem.paths.set_index(["dimension", "metric"])
-    # survey latents have variance 1, so the standardised path is effect / sqrt(1 + effect^2) = .447
-    assert sem.loc[("usefulness", "recall@10"), "std"] == pytest.approx(
-        EFFECT / math.sqrt(1 + EFFECT**2), abs=0.12
-    )
-    assert sem.loc[("usefulness", "recall@10"), "p"] < 1e-4
+    # the plan adds EFFECT * z(recall) with z over everyone, so part of the planted link runs between the
+    # groups (better recommender → higher group mean). The within-group path must be clearly positive but
+    # smaller than the pooled path that mixes both (the survey simulator's latents are not exactly unit
+    # variance and 5% careless answers attenuate, so no closed form is asserted here; see test_link_stats)
+    from dancerec.survey.loader import load_survey
+
+    joined = linked.joined
+    survey = load_survey(linked_study)
+    pooled = L.metrics_sem(
+        survey.items.loc[joined.index], survey.structure, joined[["recall@10"]], dimensions=["usefulness"]
+    ).paths.iloc[0]
+    within = sem.loc[("usefulness", "recall@10"), "std"]
+    assert 0.15 < within < pooled["std"] - 0.05
+    assert sem.loc[("usefulness", "recall@10"), "p_adj"] < 0.05  # 30 paths in the family (Holm)
+    assert sem.loc[("usefulness", "recall@10"), "significant"]
     assert sem.loc[("content", "serendipity@10"), "std"] > 0.2  # surprise tied to serendipity
-    assert sem.loc[("content", "serendipity@10"), "p"] < 1e-3
+    assert sem.loc[("content", "serendipity@10"), "p_adj"] < 0.05
     cors = linked.correlations.set_index(["metric", "dimension"])
     assert cors.loc[("recall@10", "usefulness"), "rho"] > 0.2
-    assert cors.loc[("recall@10", "usefulness"), "p_holm"] < 1e-3
+    assert cors.loc[("recall@10", "usefulness"), "p_adj"] < 1e-3
     regs = linked.regressions.set_index(["dimension", "term"])
     assert regs.loc[("usefulness", "recall@10"), "estimate"] > 0
-    assert regs.loc[("usefulness", "recall@10"), "p"] < 1e-3
+    assert regs.loc[("usefulness", "recall@10"), "p_adj"] < 1e-3
     # groups that saw the better recommender report higher usefulness
     means = linked.group.table.set_index("group")["usefulness"]
     assert means["A"] < means["B"] < means["C"]
@@ -116,10 +125,16 @@ def test_no_link_is_found_when_switched_off(tmp_path):
     result = L.link_study(study, n_boot=200)
     assert result.missing.id_matching == "raw" and result.missing.n_linked == 450
     focus = result.correlations[result.correlations["metric"].isin(["recall@10", "serendipity@10"])]
-    assert (focus["p_holm"] > 0.05).all()
+    assert (focus["p_adj"] > 0.05).all()
     sem = result.sem.paths.set_index(["dimension", "metric"])
     assert abs(sem.loc[("usefulness", "recall@10"), "std"]) < 0.15
     assert abs(sem.loc[("content", "serendipity@10"), "std"]) < 0.15
+    # no SEM path and no regression term is called significant after adjustment (the correlation table
+    # and the regressions have one chance hit with this seed, novelty@10 ~ usefulness, adjusted p = .013: other simulation seeds
+    # give none; the false-positive RATE is what tests/test_linkage_calibration.py checks)
+    assert not focus["significant"].any() and not result.sem.paths["significant"].any()
+    regs = result.regressions
+    assert not regs.loc[regs["term"].isin(["recall@10", "serendipity@10"]), "significant"].any()
 
 
 def test_link_cli_writes_json_and_reports_bad_maps(linked_study, tmp_path):
