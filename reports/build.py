@@ -838,6 +838,8 @@ def _linkage(b: Builder) -> None:
                 ),
             )
         sem = link.sem
+        if sem is None and link.settings.get("sem_note"):
+            sec.para("Structural model: " + str(link.settings["sem_note"]) + ".")
         if sem is not None and not sem.paths.empty:
             sec.sub("Structural model: offline metrics → perceived quality")
             sec.para(

@@ -197,6 +197,8 @@ def show_linkage(result, out=None) -> None:
             f"SEM metrics → latent dimensions (N = {result.sem.n} of {result.sem.n_total}, "
             f"CFI = {fit.get('cfi', float('nan')):.3f}, RMSEA = {fit.get('rmsea', float('nan')):.3f}); {what}",
         )
+    if result.sem is None and result.settings.get("sem_note"):
+        out.print(f"[yellow]SEM: {result.settings['sem_note']}[/]")
     findings = result.significant_findings()
     out.print("[bold]significant after adjustment:[/] " + ("; ".join(findings) if findings else "none"))
     print_table(result.missing.table(), title="links", out=out)

@@ -140,21 +140,15 @@ def run_linkage(
     pred_cols = [c for c in (metric_column(p, k) for p in predictors) if c in joined.columns]
     correlations = user_correlations(joined.iloc[0:0], metric_cols, dims, n_boot=0, adjust=adjust)
     regressions = user_regressions(joined.iloc[0:0], dims, pred_cols, adjust=adjust)
-    sem_result = None
+    sem_result, sem_note = None, "" if sem else "not requested (--no-sem)"
     primary_frame = primary_tests(joined, pairs, adjust=adjust, alpha=alpha) if pairs else None
-    if len(joined) >= MIN_LINKED:
+    if len(joined) < MIN_LINKED:
+        sem_note = f"no user-level analysis: only {len(joined)} linked respondent(s) (at least {MIN_LINKED})"
+    else:
         correlations = user_correlations(joined, metric_cols, dims, n_boot=n_boot, seed=seed, adjust=adjust)
         regressions = user_regressions(joined, dims, pred_cols, method=regression, adjust=adjust)
         if sem and pred_cols:
-            sem_result = metrics_sem(
-                inputs.items.loc[joined.index],
-                inputs.structure,
-                joined[pred_cols],
-                group=joined["group"],
-                dimensions=dims,
-                seed=seed,
-                adjust=adjust,
-            )
+            sem_result, sem_note = _linkage_sem(inputs, joined, pred_cols, dims, seed=seed, adjust=adjust)
     return LinkageResult(
         k=k,
         group_map={g: r.run_id for g, r in inputs.runs.items()},
@@ -180,8 +174,35 @@ def run_linkage(
             "primary": [f"{m}:{d}" for m, d in pairs],
             "min_test_items": min_test_items,
             "user_level": WITHIN_GROUP,
+            "sem_note": sem_note if sem_result is None else "",
         },
     )
+
+
+def _linkage_sem(
+    inputs: LinkageInputs,
+    joined: pd.DataFrame,
+    predictors: list[str],
+    dims: list[str],
+    *,
+    seed: int,
+    adjust: str,
+) -> tuple[SemLinkResult | None, str]:
+    """The linkage SEM, or (None, why) when the linked sample cannot support it (e.g. fewer complete cases
+    than the model needs): the reason is reported, never hidden."""
+    try:
+        result = metrics_sem(
+            inputs.items.loc[joined.index],
+            inputs.structure,
+            joined[predictors],
+            group=joined["group"],
+            dimensions=dims,
+            seed=seed,
+            adjust=adjust,
+        )
+    except UserError as exc:
+        return None, f"the SEM was not fitted: {exc}"
+    return result, ""
 
 
 def link_study(
