@@ -2,7 +2,10 @@
 
 A *family* is the set of tests one claim rests on; the correction keeps the chance of any false
 positive in the family at α (Holm, default) or the expected share of false discoveries at α
-(Benjamini–Hochberg). statsmodels' ``multipletests`` does the arithmetic.
+(Benjamini–Hochberg). The two step-wise formulas are written out here (a few lines each, checked
+against statsmodels' ``multipletests`` in the tests) because ``multipletests`` runs ``gc.collect()``
+on every call — about 0.3 s in a process holding a study, times seven families per linkage, times
+a thousand simulated studies in the calibration and the planner.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.multitest import multipletests
 
 from dancerec.errors import UserError
 
@@ -21,6 +23,30 @@ ADJUST_METHODS: dict[str, tuple[str | None, str]] = {
     "bh": ("fdr_bh", "Benjamini–Hochberg adjustment (false discovery rate)"),
     "none": (None, "no adjustment (unadjusted p; nothing is called significant on it)"),
 }
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm (1979): sorted p times (m - rank), running maximum, capped at 1 (= statsmodels "holm")."""
+    m = len(p)
+    order = np.argsort(p, kind="mergesort")
+    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out = np.empty(m)
+    out[order] = adj
+    return out
+
+
+def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
+    """Benjamini & Hochberg (1995): sorted p times m / rank, running minimum from the top, capped at 1."""
+    m = len(p)
+    order = np.argsort(p, kind="mergesort")
+    scaled = p[order] * m / np.arange(1, m + 1)
+    adj = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
+    out = np.empty(m)
+    out[order] = adj
+    return out
+
+
+_ADJUSTERS = {"holm": holm, "fdr_bh": benjamini_hochberg}
 DEFAULT_ALPHA = 0.05
 
 
@@ -38,7 +64,7 @@ def adjust_p(p: Sequence[float] | np.ndarray, adjust: str = "holm") -> np.ndarra
     out = np.full(p.shape, np.nan)
     ok = np.isfinite(p)
     if ok.any():
-        out[ok] = p[ok] if method is None else multipletests(p[ok], method=method)[1]
+        out[ok] = p[ok] if method is None else _ADJUSTERS[method](p[ok])
     return out
 
 
