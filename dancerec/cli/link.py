@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,6 +16,7 @@ from dancerec.cli.common import (
     print_table,
     write_json,
 )
+from dancerec.errors import UserError
 
 app = typer.Typer(
     help="Join offline recommender metrics to perceived-quality scores and test the link.\n\n"
@@ -112,6 +114,77 @@ def link(
         save_group_map(st, mapping)
     show_linkage(result)
     write_json(json_path, result.to_json())
+
+
+@app.command("plan")
+def plan(
+    groups: Annotated[int, typer.Option("--groups", help="Number of study groups (recommenders).")] = 3,
+    n: Annotated[
+        str, typer.Option("--n", help="Respondents per group, comma list (each linked to a user).")
+    ] = "50,100,200",
+    rho: Annotated[
+        str,
+        typer.Option(
+            "--rho", help="Target within-group correlation of recall@10 with latent usefulness (comma list)."
+        ),
+    ] = "0.1,0.2,0.3",
+    f: Annotated[float, typer.Option("--f", help="Target Cohen's f of the groups' latent means.")] = 0.25,
+    reliability: Annotated[
+        float, typer.Option("--reliability", help="Reliability of each dimension score.")
+    ] = 0.8,
+    dimensions: Annotated[int, typer.Option("--dimensions", help="Dimensions in the instrument.")] = 8,
+    n_sims: Annotated[int, typer.Option("--n-sims", help="Simulated studies per design cell.")] = 200,
+    adjust: Annotated[str, typer.Option("--adjust", help="holm, bh or none (as in `link`).")] = "holm",
+    seed: Annotated[int, typer.Option("--seed", help="Simulation seed.")] = 0,
+    figure: Annotated[
+        Path | None, typer.Option("--figure", help="Save the power curve here (.png or .svg).")
+    ] = None,
+    json_path: JsonOption = None,
+) -> None:
+    """Power of a planned linked study by simulation (same analysis and correction as `link`)."""
+    from dancerec.cli.common import console, progress
+    from dancerec.indices.linkage.multiplicity import check_adjust
+    from dancerec.indices.linkage.planning import plan_power
+
+    check_adjust(adjust)
+    ns, rhos = _numbers(n, int, "--n"), _numbers(rho, float, "--rho")
+    if groups < 1 or min(ns) < 5 or not all(0 <= r < 1 for r in rhos) or not 0 < reliability < 1:
+        raise UserError("need --groups >= 1, --n >= 5, 0 <= --rho < 1 and 0 < --reliability < 1")
+    with progress() as bar:
+        task = bar.add_task("simulating designs", total=len(ns) * len(rhos), status="")
+        result = plan_power(
+            n_groups=groups,
+            n_per_group=ns,
+            rho=rhos,
+            f=f,
+            reliability=reliability,
+            n_dimensions=dimensions,
+            n_sims=n_sims,
+            adjust=adjust,
+            seed=seed,
+            progress=lambda done, total: bar.update(task, completed=done),
+        )
+    print_table(result.table.drop(columns=["n_sims"]), title=f"power ({n_sims} simulated studies per row)")
+    print_table(result.minimum_detectable(), title="minimum detectable effect at 80% power (simulated grid)")
+    print_table(result.n_needed(), title="respondents per group needed for 80% power (simulated grid)")
+    if figure is not None:
+        console.print(f"power curve: {result.figure(figure)}")
+    write_json(
+        json_path,
+        {
+            "power": result.table,
+            "minimum_detectable": result.minimum_detectable(),
+            "n_needed": result.n_needed(),
+            "settings": result.settings,
+        },
+    )
+
+
+def _numbers(text: str, kind: type, option: str) -> list:
+    try:
+        return [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UserError(f"{option} {text!r}: expected a comma list of numbers") from None
 
 
 P_COLUMNS = ["p", "p_adj", "significant"]

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from dancerec.indices.linkage.multiplicity import add_adjusted
+from dancerec.indices.linkage.multiplicity import DEFAULT_ALPHA, add_adjusted
 from scipy import stats
 
 COLUMNS = ["metric", "dimension", "n", "n_groups", "rho", "ci_low", "ci_high", "p"]
@@ -94,6 +94,7 @@ def user_correlations(
     level: float = 0.95,
     seed: int = 0,
     adjust: str = "holm",
+    alpha: float = DEFAULT_ALPHA,
 ) -> pd.DataFrame:
     """Within-group Spearman's rho of each per-user metric with each dimension score.
 
@@ -128,4 +129,4 @@ def user_correlations(
                     "p": p,
                 }
             )
-    return add_adjusted(pd.DataFrame(rows, columns=COLUMNS), FAMILY, adjust=adjust)
+    return add_adjusted(pd.DataFrame(rows, columns=COLUMNS), FAMILY, adjust=adjust, alpha=alpha)

@@ -23,7 +23,7 @@ from dancerec.indices.linkage._common import (
     metric_column,
 )
 from dancerec.indices.linkage.join import GroupRun
-from dancerec.indices.linkage.multiplicity import add_adjusted
+from dancerec.indices.linkage.multiplicity import DEFAULT_ALPHA, add_adjusted
 from scipy import stats
 
 from dancerec.errors import UserError
@@ -73,7 +73,12 @@ def _exact_spearman_p(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def group_tests(
-    scores: pd.DataFrame, dimensions: Sequence[str], group_col: str = "group", *, adjust: str = "holm"
+    scores: pd.DataFrame,
+    dimensions: Sequence[str],
+    group_col: str = "group",
+    *,
+    adjust: str = "holm",
+    alpha: float = DEFAULT_ALPHA,
 ) -> pd.DataFrame:
     """Per-dimension omnibus test of group differences (the indices subsystem's ``compare_groups``),
     adjusted across dimensions (family "group tests"). Empty with fewer than 2 groups."""
@@ -83,9 +88,9 @@ def group_tests(
     try:
         result = compare_groups(scores[dims], scores[group_col])
     except UserError:  # fewer than 2 groups: nothing to test (the group table still shows the means)
-        return add_adjusted(pd.DataFrame(columns=TEST_COLUMNS), "group tests", adjust=adjust)
-    tests = result.tests
-    return add_adjusted(tests[[c for c in TEST_COLUMNS if c in tests]], "group tests", adjust=adjust)
+        return add_adjusted(pd.DataFrame(columns=TEST_COLUMNS), "group tests", adjust=adjust, alpha=alpha)
+    tests = result.tests[[c for c in TEST_COLUMNS if c in result.tests]]
+    return add_adjusted(tests, "group tests", adjust=adjust, alpha=alpha)
 
 
 def _group_row(
