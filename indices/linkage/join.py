@@ -75,6 +75,25 @@ class MissingLinks:
         return out
 
 
+def _per_user_table(runs: Mapping[str, GroupRun], metric_cols: list[str]) -> pd.DataFrame:
+    """Every run's per-user metrics stacked, tagged with the group that saw the run."""
+    parts = []
+    for group, run in runs.items():
+        pu = run.per_user
+        if pu is None or pu.empty:
+            continue
+        keep = ["user_id", *[c for c in ("n_test_items", *metric_cols) if c in pu.columns]]
+        part = pu[keep].copy()
+        part["user_id"] = part["user_id"].astype(str)
+        part["group"] = str(group)
+        part["model"] = run.model
+        part["run_id"] = run.run_id
+        parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=["user_id", "group", "model", "run_id"])
+    return pd.concat(parts, ignore_index=True)
+
+
 def join_users(
     respondents: pd.DataFrame,
     scores: pd.DataFrame,
@@ -116,23 +135,7 @@ def join_users(
     frame["user_id"] = frame["user_id"].astype(str)
 
     metric_cols = [metric_column(m, k) for m in metrics]
-    per_user_parts = []
-    for group, run in runs.items():
-        pu = run.per_user
-        if pu is None or pu.empty:
-            continue
-        keep = ["user_id", *[c for c in ("n_test_items", *metric_cols) if c in pu.columns]]
-        part = pu[keep].copy()
-        part["user_id"] = part["user_id"].astype(str)
-        part["group"] = str(group)
-        part["model"] = run.model
-        part["run_id"] = run.run_id
-        per_user_parts.append(part)
-    per_user = (
-        pd.concat(per_user_parts, ignore_index=True)
-        if per_user_parts
-        else pd.DataFrame(columns=["user_id", "group", "model", "run_id"])
-    )
+    per_user = _per_user_table(runs, metric_cols)
 
     if pseudonymise is not None and len(per_user):
         survey_ids = set(frame["user_id"])

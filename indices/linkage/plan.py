@@ -27,6 +27,23 @@ def find_surprise_dimension(instrument: Any) -> str | None:
     return max(counts, key=lambda d: counts[d])
 
 
+def _eligible(
+    tables: Mapping[str, pd.DataFrame], acc_col: str, min_test_items: int
+) -> dict[str, pd.DataFrame]:
+    """Per group: the users (index) with the accuracy metric and enough test items."""
+    eligible: dict[str, pd.DataFrame] = {}
+    for group, table in tables.items():
+        if acc_col not in table.columns:
+            raise ValueError(f"group {group!r}: per-user metrics have no {acc_col!r} column")
+        frame = table.copy()
+        frame["user_id"] = frame["user_id"].astype(str)
+        frame = frame.drop_duplicates("user_id").set_index("user_id")
+        if "n_test_items" in frame.columns:
+            frame = frame[frame["n_test_items"].fillna(0) >= min_test_items]
+        eligible[str(group)] = frame[frame[acc_col].notna()]
+    return eligible
+
+
 def plan_linked_respondents(
     per_user_metrics_by_group: Mapping[str, pd.DataFrame],
     *,
@@ -63,17 +80,7 @@ def plan_linked_respondents(
     sur_col = metric_column(surprise_metric, k)
     rng = np.random.default_rng(seed)
 
-    eligible: dict[str, pd.DataFrame] = {}
-    for group, table in per_user_metrics_by_group.items():
-        if acc_col not in table.columns:
-            raise ValueError(f"group {group!r}: per-user metrics have no {acc_col!r} column")
-        frame = table.copy()
-        frame["user_id"] = frame["user_id"].astype(str)
-        frame = frame.drop_duplicates("user_id").set_index("user_id")
-        if "n_test_items" in frame.columns:
-            frame = frame[frame["n_test_items"].fillna(0) >= min_test_items]
-        frame = frame[frame[acc_col].notna()]
-        eligible[str(group)] = frame
+    eligible = _eligible(per_user_metrics_by_group, acc_col, min_test_items)
 
     all_users = sorted(set().union(*(set(t.index) for t in eligible.values())))
     order = {u: i for i, u in enumerate(rng.permutation(np.asarray(all_users, dtype=object)))}
