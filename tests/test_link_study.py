@@ -197,3 +197,26 @@ def test_report_on_an_empty_study_says_what_is_missing(study, tmp_path):
     assert "Survey sections: left out — the study has no survey responses yet" in html
     assert "no evaluation runs yet" in html and "no study group is mapped" in html
     assert "no evaluation runs yet" in result.output
+
+
+def test_link_cli_primary_and_adjust(linked_study, tmp_path):
+    out = tmp_path / "primary.json"
+    args = ["link", "--study", str(linked_study.root), "--n-boot", "50", "--no-sem", "--json", str(out)]
+    result = runner.invoke(app, [*args, "--primary", "recall@10:usefulness", "--adjust", "bh"])
+    assert result.exit_code == 0, result.output
+    assert "CONFIRMATORY" in result.output and "exploratory" in result.output
+    assert "N used = 450 of 450" in result.output
+    payload = json.loads(out.read_text())
+    assert payload["adjust"] == "bh" and payload["settings"]["primary"] == ["recall@10:usefulness"]
+    primary = payload["primary"][0]
+    assert primary["family"] == "primary (pre-registered) hypotheses" and primary["significant"] is True
+    user = payload["correlations"]["user_level"]
+    assert all(r["adjust"] == "bh" and "p_adj" in r for r in user)
+    # "significant" only ever for adjusted p < .05
+    assert all(r["significant"] == (r["p_adj"] < 0.05) for r in user)
+    assert isinstance(payload["significant"], list)
+    assert "Benjamini" in payload["methods"] and "within-group" in payload["methods"]
+    bad = runner.invoke(app, ["link", "--study", str(linked_study.root), "--adjust", "bonf"])
+    assert bad.exit_code == 1 and "--adjust must be one of holm, bh, none" in bad.stderr
+    bad = runner.invoke(app, ["link", "--study", str(linked_study.root), "--primary", "recall"])
+    assert bad.exit_code == 1 and "METRIC:DIMENSION" in bad.stderr
