@@ -23,11 +23,16 @@ def _count(rows, key):
 
 def test_familywise_rate_with_correction_is_near_five_percent_and_without_it_is_not(null_rows):
     # binomial(60, .05): P(X >= 9) = .008, so k <= 8 is "within Monte-Carlo error of 5%"
-    for family in ("user_correlations", "regressions"):
+    # uncorrected, 48 correlations "find" something in most null studies, 8 regression terms in a third
+    for family, raw_floor in (
+        ("user_correlations", 25),
+        ("regression:recall@10", 12),
+        ("regression:serendipity@10", 12),
+    ):
         adjusted = _count(null_rows, f"{family}:adj")
         raw = _count(null_rows, f"{family}:raw")
         assert adjusted <= 8, (family, adjusted)
-        assert raw >= 25, (family, raw)  # uncorrected: most null studies "find" something
+        assert raw >= raw_floor, (family, raw)
     table = summarise(null_rows)
     row = table[(table["family"] == "user_correlations") & (table["p"] == "adjusted")]
     assert (row["ci_low"] <= 0.05 + 0.1).all() and (row["n_studies"] == N_NULL // 2).all()

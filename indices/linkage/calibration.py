@@ -23,10 +23,17 @@ from scipy import stats
 #: the demo's planted pairs (dimension, metric); "content" holds the instrument's surprise items
 PLANTED: tuple[tuple[str, str], ...] = (("usefulness", "recall@10"), ("content", "serendipity@10"))
 #: scenario → the families whose null hypothesis is true in it
+USER_FAMILIES = (
+    "user_correlations",
+    "regression:recall@10",
+    "regression:novelty@10",
+    "regression:serendipity@10",
+    "sem_paths",
+)
 NULL_FAMILIES: dict[str, tuple[str, ...]] = {
-    "off": ("user_correlations", "regressions", "sem_paths"),
-    "shuffled": ("user_correlations", "regressions", "sem_paths"),
-    "flat": ("group_tests", "group_correlations", "user_correlations", "regressions", "sem_paths"),
+    "off": USER_FAMILIES,
+    "shuffled": USER_FAMILIES,
+    "flat": ("group_tests", "group_correlations", *USER_FAMILIES),
 }
 
 
@@ -77,10 +84,9 @@ def study_outcome(
         result = run_linkage(inputs, n_boot=0, sem=sem, adjust=adjust, alpha=alpha, seed=seed)
     row: dict[str, Any] = {"scenario": scenario, "seed": seed}
     for name, frame in _family_frames(result).items():
-        key = "regressions" if name.startswith("regression:") else name
         ok = frame["p"].notna()
-        row[f"{key}:adj"] = bool(row.get(f"{key}:adj", False) or (frame.loc[ok, "p_adj"] < alpha).any())
-        row[f"{key}:raw"] = bool(row.get(f"{key}:raw", False) or (frame.loc[ok, "p"] < alpha).any())
+        row[f"{name}:adj"] = bool((frame.loc[ok, "p_adj"] < alpha).any())
+        row[f"{name}:raw"] = bool((frame.loc[ok, "p"] < alpha).any())
     row["pooled_correlations:adj"] = _pooled_spearman_any(result, alpha)
     for dim, metric in PLANTED:
         row[f"detect:corr:{dim}~{metric}"] = _detected(result.correlations, dim, metric, "metric")
