@@ -344,6 +344,7 @@ def collect_report_data(
             **(
                 {
                     "linkage regression": linkage.settings.get("regression"),
+                    "linkage multiplicity": linkage.settings.get("adjust"),
                     "bootstrap resamples": linkage.settings.get("n_boot"),
                 }
                 if linkage
