@@ -274,6 +274,7 @@ def show_linkage(result, out=None) -> None:
         out.print(f"[yellow]SEM: {result.settings['sem_note']}[/]")
     findings = result.significant_findings()
     out.print("[bold]significant after adjustment:[/] " + ("; ".join(findings) if findings else "none"))
+    out.print(f"[dim]design sensitivity: {result.sensitivity()['text']}[/]")
     print_table(result.missing.table(), title="links", out=out)
 
 

@@ -292,8 +292,9 @@ def design_sensitivity(
                 "minimum_detectable": float(f_min),
             }
         )
-    table = pd.DataFrame(rows)
-    if reliability:
+    columns = ["analysis", "tests", "n", "alpha_per_test", "effect", "minimum_detectable"]
+    table = pd.DataFrame(rows, columns=columns)
+    if reliability and len(table):
         table["minimum_detectable_latent"] = np.where(
             table["effect"].str.startswith("rho"),
             table["minimum_detectable"] / math.sqrt(reliability),

@@ -97,6 +97,13 @@ class LinkageReportMixin:
             )
         return text
 
+    def sensitivity(self) -> dict[str, Any]:
+        """:func:`~dancerec.indices.linkage.planning.design_sensitivity` as JSON-ready table + sentence."""
+        from dancerec.indices.linkage.planning import design_sensitivity
+
+        table, sentence = design_sensitivity(self)
+        return {"table": table, "text": sentence}
+
     def to_json(self) -> dict[str, Any]:
         return {
             "k": self.k,
@@ -126,6 +133,7 @@ class LinkageReportMixin:
                 "notes": self.sem.notes,
             },
             "families": self.families(),
+            "design_sensitivity": self.sensitivity(),
             "significant": self.significant_findings(),
             "methods": self.methods_text(),
             "missing": {**self.missing.__dict__, "table": self.missing.table()},
