@@ -189,31 +189,27 @@ def from_data_file(
 
 
 def from_study(study: Any, *, exclude_flagged: Sequence[str] | str = ()) -> ItemSource:
-    """The study's stored responses, reverse-recoded, with its instrument and groups."""
-    from dancerec.survey.scoring import recode_reverse, score_dimensions
-    from dancerec.survey.store import load_responses, study_instrument
+    """The study's stored responses through the survey subsystem's one loader (instrument resolved
+    relative to the study folder, reverse-keyed, exclusions applied, scored)."""
+    from dancerec.survey.loader import NoSurveyData, load_survey
 
-    inst = study_instrument(study)
-    responses = load_responses(study, exclude_flagged=exclude_flagged, instrument=inst)
-    if responses.empty:
+    try:
+        survey = load_survey(study, exclude_flagged=exclude_flagged)
+    except NoSurveyData:
         raise UserError(
             f"the study {study.config.name!r} has no stored responses; import some with "
             "`dancerec survey import` or analyse a file with --data"
-        )
-    structure = inst.dimension_items(include_attention=False)
-    items = [i for its in structure.values() for i in its]
-    recoded = recode_reverse(responses[items], inst)
-    scores = score_dimensions(responses, inst)
-    excl = " (flagged respondents excluded)" if exclude_flagged else ""
+        ) from None
+    inst = survey.instrument
     return ItemSource(
-        items=recoded,
-        structure=structure,
-        group=responses["group"].astype("string") if "group" in responses.columns else None,
-        description=f"study {study.config.name!r}: {len(responses)} respondents{excl}",
+        items=survey.items,
+        structure=survey.structure,
+        group=survey.group,
+        description=f"study {study.config.name!r}: {survey.n_statement()}",
         scale_min=inst.scale_min,
         scale_max=inst.scale_max,
         instrument=inst,
-        scores=scores,
+        scores=survey.scores,
     )
 
 

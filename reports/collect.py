@@ -93,14 +93,24 @@ def _stored(
     return obj
 
 
+class SectionDataMissing(UserError):
+    """A report part has no data yet (no runs, no responses): its section is left out with a note."""
+
+
 def _attempt(skipped: list[str], what: str, fn: Callable[[], Any]) -> Any:
-    """Run one part; a missing subsystem or a user-fixable gap (no data yet) leaves the section out."""
+    """Run one part. Missing data (:class:`SectionDataMissing`, the survey loader's ``NoSurveyData``)
+    leaves the section out with a note; failing to build a section whose data exist is an error that
+    names the section and the cause (never a silent omission)."""
+    from dancerec.survey.loader import NoSurveyData
+
     try:
         return fn()
-    except ImportError as exc:
-        skipped.append(f"{what}: left out — the subsystem is not available ({exc.name or exc}).")
-    except UserError as exc:
+    except (SectionDataMissing, NoSurveyData) as exc:
         skipped.append(f"{what}: left out — {exc}")
+    except UserError as exc:
+        raise UserError(f"{what} cannot be built: {exc}") from exc
+    except Exception as exc:
+        raise UserError(f"{what} cannot be built: {type(exc).__name__}: {exc}") from exc
     return None
 
 
@@ -154,14 +164,10 @@ def _fit_dict(fit: Any) -> dict[str, Any]:
 
 
 def _survey_part(study: Any, data: ReportData, exclude: Sequence[str]) -> dict[str, Any] | None:
-    from dancerec.survey.instrument import load_instrument
-    from dancerec.survey.quality import resolve_flags
-    from dancerec.survey.scoring import recode_reverse, score_dimensions
-    from dancerec.survey.store import load_flags, load_responses
+    from dancerec.survey.loader import load_survey
+    from dancerec.survey.store import load_flags, load_responses, study_instrument
 
-    exclude = resolve_flags(list(exclude))
-
-    instrument = load_instrument(study.config.instrument)
+    instrument = study_instrument(study)
     data.instrument_name = instrument.name
     data.scale = (instrument.scale_min, instrument.scale_max)
     anchors = getattr(instrument, "anchors", ())
@@ -169,10 +175,10 @@ def _survey_part(study: Any, data: ReportData, exclude: Sequence[str]) -> dict[s
         data.anchors = [f"{a.value} {a.en}" for a in sorted(anchors, key=lambda a: a.value)]
     data.items = _items_table(instrument)
     data.dimensions = list(instrument.dimensions)
-    everyone = load_responses(study)
-    if everyone.empty:
-        raise UserError("the study has no survey responses yet")
-    responses = load_responses(study, exclude_flagged=list(exclude)) if exclude else everyone
+    survey = load_survey(study, exclude_flagged=list(exclude))
+    exclude = survey.exclude_flagged
+    everyone = load_responses(study, instrument=instrument) if exclude else survey.responses
+    responses = survey.responses
     flags = load_flags(study)
     data.excluded_flags = list(exclude)
     data.exclusions = _exclusions(flags, exclude)
@@ -187,14 +193,13 @@ def _survey_part(study: Any, data: ReportData, exclude: Sequence[str]) -> dict[s
     ).assign(n_excluded=lambda f: f["n_total"] - f["n_analysed"])
     item_ids = [i for i in data.items["id"] if i in responses.columns]
     data.responses = responses[[*item_ids, "group"]]
-    scores = score_dimensions(responses, instrument)
-    data.scores = scores[data.dimensions].join(responses[["group"]])
+    data.scores = survey.scores[data.dimensions].join(responses[["group"]])
     return {
         "instrument": instrument,
         "responses": responses,
-        "items": recode_reverse(responses, instrument)[item_ids],
-        "structure": instrument.dimension_items(include_attention=False),
-        "scores": scores,
+        "items": survey.items[[i for i in item_ids if i in survey.items.columns]],
+        "structure": survey.structure,
+        "scores": survey.scores,
     }
 
 
@@ -313,7 +318,7 @@ def _recommender_part(
 
     table = list_runs(study)
     if table.empty:
-        raise UserError("the study has no evaluation runs yet")
+        raise SectionDataMissing("the study has no evaluation runs yet")
     mapped = [r for r in group_map.values() if r in set(table["run_id"])]
     ids = mapped or table.groupby("model", sort=False)["run_id"].last().tolist()
     runs = {}
@@ -384,6 +389,7 @@ def _methods(study: Any, data: ReportData, linkage: Any, k: int, exclude_flagged
             **(
                 {
                     "linkage regression": linkage.settings.get("regression"),
+                    "linkage multiplicity": linkage.settings.get("adjust"),
                     "bootstrap resamples": linkage.settings.get("n_boot"),
                 }
                 if linkage

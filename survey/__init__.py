@@ -33,6 +33,9 @@ _EXPORTS = {
     "simulate_responses": "simulate",
     "SimulatedSurvey": "simulate",
     "write_responses": "writers",
+    "load_survey": "loader",
+    "SurveyData": "loader",
+    "NoSurveyData": "loader",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -15,6 +15,7 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "report"))
 import synthetic as S
+from dancerec.indices.linkage.group import _exact_spearman_p as exact_p
 
 
 @pytest.fixture(scope="module")
@@ -95,9 +96,9 @@ def test_find_surprise_dimension():
 # -- group level ------------------------------------------------------------------------------
 def test_exact_spearman_p_matches_hand_counts():
     # 3 groups in perfect order: 1 of 6 orderings has rho = 1 and 1 has rho = -1 -> p = 2/6
-    assert L._exact_spearman_p(np.array([1.0, 2, 3]), np.array([5.0, 6, 7])) == pytest.approx(1 / 3)
+    assert exact_p(np.array([1.0, 2, 3]), np.array([5.0, 6, 7])) == pytest.approx(1 / 3)
     # 4 groups in perfect order: p = 2/24
-    assert L._exact_spearman_p(np.arange(4.0), np.arange(4.0) * 2) == pytest.approx(2 / 24)
+    assert exact_p(np.arange(4.0), np.arange(4.0) * 2) == pytest.approx(2 / 24)
     assert "0.333" in L.few_groups_caveat(3) and "descriptive" in L.few_groups_caveat(3)
     assert "cannot" not in L.few_groups_caveat(6) and "0.0028" in L.few_groups_caveat(6)
 
@@ -160,21 +161,41 @@ def test_join_matches_pseudonymised_survey_ids(per_user, runs):
     assert missing_plain.id_matching == "raw" and len(plain) == 60
 
 
-def test_user_correlations_match_scipy_and_holm(per_user, runs):
+def test_user_correlations_are_within_group_partial_rank_correlations(per_user, runs):
     plan = L.plan_linked_respondents(per_user, n_per_group=40, effect=0.5, seed=3)
     _, scores = _study(plan, seed=4)
     joined, _ = L.join_users(plan[["group", "user_id"]], scores, runs, S.DIMENSIONS)
     out = L.user_correlations(joined, ["recall@10", "novelty@10"], S.DIMENSIONS, n_boot=300, seed=9)
-    assert len(out) == 8
+    assert len(out) == 8 and (out["n_groups"] == 3).all()
+    import statsmodels.api as sm
+
     for row in out.itertuples():
-        ref = stats.spearmanr(joined[row.metric], joined[row.dimension])
-        assert row.rho == pytest.approx(ref.statistic) and row.p == pytest.approx(ref.pvalue)
+        # independent check (equal group sizes): OLS of within-group ranks of y on ranks of x + group
+        # dummies; the partial correlation's t test is the slope's t test with n - G - 1 df
+        g = joined["group"]
+        rx = joined.groupby("group")[row.metric].rank()
+        ry = joined.groupby("group")[row.dimension].rank()
+        X = sm.add_constant(pd.concat([rx, pd.get_dummies(g, drop_first=True, dtype=float)], axis=1))
+        fit = sm.OLS(ry, X).fit()
+        resid_x = sm.OLS(rx, X.drop(columns=row.metric)).fit().resid
+        resid_y = sm.OLS(ry, X.drop(columns=row.metric)).fit().resid
+        assert row.rho == pytest.approx(np.corrcoef(resid_x, resid_y)[0, 1], abs=1e-10)
+        assert row.p == pytest.approx(fit.pvalues[row.metric], rel=1e-8)
         assert row.ci_low <= row.rho <= row.ci_high
+    # with a single group it is Spearman's rho with scipy's p
+    one = joined[joined["group"] == "A"]
+    single = L.user_correlations(one, ["recall@10"], ["usefulness"], n_boot=0).iloc[0]
+    ref = stats.spearmanr(one["recall@10"], one["usefulness"])
+    assert single.rho == pytest.approx(ref.statistic) and single.p == pytest.approx(ref.pvalue)
     # Holm by hand: sorted p times (m - rank), cumulative max, capped at 1
     p = out["p"].to_numpy()
     order = np.argsort(p)
     adj = np.minimum(1, np.maximum.accumulate((len(p) - np.arange(len(p))) * p[order]))
-    np.testing.assert_allclose(out["p_holm"].to_numpy()[order], adj)
+    np.testing.assert_allclose(out["p_adj"].to_numpy()[order], adj)
+    assert (out["significant"] == (out["p_adj"] < 0.05)).all()
+    assert set(out["family"]) == {"user-level correlations (within groups)"} and set(out["adjust"]) == {
+        "holm"
+    }
     again = L.user_correlations(joined, ["recall@10", "novelty@10"], S.DIMENSIONS, n_boot=300, seed=9)
     pd.testing.assert_frame_equal(out, again)
 
@@ -186,12 +207,16 @@ def test_fixed_effect_regression_matches_least_squares(per_user, runs):
     out = L.user_regressions(joined, ["usefulness"], ["recall@10", "novelty@10"], method="fixed").set_index(
         "term"
     )
-    z = lambda s: (s - s.mean()) / s.std(ddof=0)  # noqa: E731
+
+    def z(col):  # group-mean-centred, divided by the pooled within-group SD
+        c = joined[col] - joined.groupby("group")[col].transform("mean")
+        return c / np.sqrt((c**2).mean())
+
     X = np.column_stack(
         [
             np.ones(len(joined)),
-            z(joined["recall@10"]),
-            z(joined["novelty@10"]),
+            z("recall@10"),
+            z("novelty@10"),
             joined["group"] == "B",
             joined["group"] == "C",
         ]
@@ -214,31 +239,38 @@ def _analyse(per_user, runs, effect: float, seed: int):
         joined, ["recall@10", "serendipity@10"], ["usefulness", "content"], n_boot=200, seed=seed
     ).set_index(["metric", "dimension"])
     regs = L.user_regressions(joined, ["usefulness"], ["recall@10"]).set_index("term")
-    sem = L.metrics_sem(items.loc[joined.index], S.STRUCTURE, joined[["recall@10"]]).paths.set_index(
-        "dimension"
-    )
-    return cors, regs, sem
+    sem = L.metrics_sem(
+        items.loc[joined.index], S.STRUCTURE, joined[["recall@10"]], group=joined["group"]
+    ).paths.set_index("dimension")
+    recall = joined["recall@10"]
+    centred = recall - recall.groupby(joined["group"]).transform("mean")
+    within_share = float(np.sqrt((centred**2).mean()) / recall.std(ddof=0))  # SD within / SD total
+    return cors, regs, sem, within_share
 
 
 def test_planted_link_is_recovered_in_direction_and_size(per_user, runs):
     effect = 0.5
-    cors, regs, sem = _analyse(per_user, runs, effect, seed=11)
-    # latent usefulness = N(0, 1) + effect * z(recall): the standardised SEM path is effect / sqrt(1 + effect^2)
-    assert sem.loc["usefulness", "std"] == pytest.approx(effect / math.sqrt(1 + effect**2), abs=0.1)
+    cors, regs, sem, share = _analyse(per_user, runs, effect, seed=11)
+    # latent usefulness = N(0, 1) + effect * z(recall) (z over everyone). Within groups that is a slope of
+    # effect * share per within-group SD of recall; the latent's total variance is 1 + effect^2, so the
+    # standardised within-group SEM path is effect * share / sqrt(1 + effect^2)
+    within = effect * share
+    assert 0.5 < share < 0.95  # the groups do differ in recall, so within != total
+    assert sem.loc["usefulness", "std"] == pytest.approx(within / math.sqrt(1 + effect**2), abs=0.08)
     assert sem.loc["usefulness", "p"] < 1e-6
     assert abs(sem.loc["risk", "std"]) < 0.15  # untouched dimensions stay near zero
-    # an item moves LOADING per latent unit, so the dimension score moves LOADING * effect per SD of recall
-    assert regs.loc["recall@10", "estimate"] == pytest.approx(S.LOADING * effect, abs=0.12)
+    # an item moves LOADING per latent unit: the score moves LOADING * within per within-group SD of recall
+    assert regs.loc["recall@10", "estimate"] == pytest.approx(S.LOADING * within, abs=0.1)
     assert regs.loc["recall@10", "p"] < 1e-6
-    assert cors.loc[("recall@10", "usefulness"), "rho"] > 0.25
-    assert cors.loc[("recall@10", "usefulness"), "p_holm"] < 0.001
+    assert cors.loc[("recall@10", "usefulness"), "rho"] > 0.2
+    assert cors.loc[("recall@10", "usefulness"), "p_adj"] < 0.001
     assert cors.loc[("serendipity@10", "content"), "rho"] > 0.2  # surprise tied to serendipity
-    assert cors.loc[("serendipity@10", "content"), "p_holm"] < 0.001
+    assert cors.loc[("serendipity@10", "content"), "p_adj"] < 0.001
 
 
 def test_switched_off_link_finds_nothing(per_user, runs):
-    cors, regs, sem = _analyse(per_user, runs, 0.0, seed=11)
-    assert (cors["p_holm"] > 0.05).all()
+    cors, regs, sem, _ = _analyse(per_user, runs, 0.0, seed=11)
+    assert (cors["p_adj"] > 0.05).all()
     assert cors["rho"].abs().max() < 0.12
     assert abs(sem.loc["usefulness", "std"]) < 0.12 and sem.loc["usefulness", "p"] > 0.01
     assert abs(regs.loc["recall@10", "estimate"]) < 0.12

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 import sys
 from pathlib import Path
@@ -91,21 +90,31 @@ def test_linkage_joins_pseudonymised_users_and_accounts_for_everyone(linked):
     assert linked.group.table["coverage@10"].tolist() == pytest.approx([0.1, 0.2, 0.3])
 
 
-def test_planted_link_is_recovered_from_the_study(linked):
+def test_planted_link_is_recovered_from_the_study(linked, linked_study):
     sem = linked.sem.paths.set_index(["dimension", "metric"])
-    # survey latents have variance 1, so the standardised path is effect / sqrt(1 + effect^2) = .447
-    assert sem.loc[("usefulness", "recall@10"), "std"] == pytest.approx(
-        EFFECT / math.sqrt(1 + EFFECT**2), abs=0.12
-    )
-    assert sem.loc[("usefulness", "recall@10"), "p"] < 1e-4
+    # the plan adds EFFECT * z(recall) with z over everyone, so part of the planted link runs between the
+    # groups (better recommender → higher group mean). The within-group path must be clearly positive but
+    # smaller than the pooled path that mixes both (the survey simulator's latents are not exactly unit
+    # variance and 5% careless answers attenuate, so no closed form is asserted here; see test_link_stats)
+    from dancerec.survey.loader import load_survey
+
+    joined = linked.joined
+    survey = load_survey(linked_study)
+    pooled = L.metrics_sem(
+        survey.items.loc[joined.index], survey.structure, joined[["recall@10"]], dimensions=["usefulness"]
+    ).paths.iloc[0]
+    within = sem.loc[("usefulness", "recall@10"), "std"]
+    assert 0.15 < within < pooled["std"] - 0.05
+    assert sem.loc[("usefulness", "recall@10"), "p_adj"] < 0.05  # 30 paths in the family (Holm)
+    assert sem.loc[("usefulness", "recall@10"), "significant"]
     assert sem.loc[("content", "serendipity@10"), "std"] > 0.2  # surprise tied to serendipity
-    assert sem.loc[("content", "serendipity@10"), "p"] < 1e-3
+    assert sem.loc[("content", "serendipity@10"), "p_adj"] < 0.05
     cors = linked.correlations.set_index(["metric", "dimension"])
     assert cors.loc[("recall@10", "usefulness"), "rho"] > 0.2
-    assert cors.loc[("recall@10", "usefulness"), "p_holm"] < 1e-3
+    assert cors.loc[("recall@10", "usefulness"), "p_adj"] < 1e-3
     regs = linked.regressions.set_index(["dimension", "term"])
     assert regs.loc[("usefulness", "recall@10"), "estimate"] > 0
-    assert regs.loc[("usefulness", "recall@10"), "p"] < 1e-3
+    assert regs.loc[("usefulness", "recall@10"), "p_adj"] < 1e-3
     # groups that saw the better recommender report higher usefulness
     means = linked.group.table.set_index("group")["usefulness"]
     assert means["A"] < means["B"] < means["C"]
@@ -116,10 +125,16 @@ def test_no_link_is_found_when_switched_off(tmp_path):
     result = L.link_study(study, n_boot=200)
     assert result.missing.id_matching == "raw" and result.missing.n_linked == 450
     focus = result.correlations[result.correlations["metric"].isin(["recall@10", "serendipity@10"])]
-    assert (focus["p_holm"] > 0.05).all()
+    assert (focus["p_adj"] > 0.05).all()
     sem = result.sem.paths.set_index(["dimension", "metric"])
     assert abs(sem.loc[("usefulness", "recall@10"), "std"]) < 0.15
     assert abs(sem.loc[("content", "serendipity@10"), "std"]) < 0.15
+    # no SEM path and no regression term is called significant after adjustment (the correlation table
+    # and the regressions have one chance hit with this seed, novelty@10 ~ usefulness, adjusted p = .013: other simulation seeds
+    # give none; the false-positive RATE is what tests/test_linkage_calibration.py checks)
+    assert not focus["significant"].any() and not result.sem.paths["significant"].any()
+    regs = result.regressions
+    assert not regs.loc[regs["term"].isin(["recall@10", "serendipity@10"]), "significant"].any()
 
 
 def test_link_cli_writes_json_and_reports_bad_maps(linked_study, tmp_path):
@@ -182,3 +197,26 @@ def test_report_on_an_empty_study_says_what_is_missing(study, tmp_path):
     assert "Survey sections: left out — the study has no survey responses yet" in html
     assert "no evaluation runs yet" in html and "no study group is mapped" in html
     assert "no evaluation runs yet" in result.output
+
+
+def test_link_cli_primary_and_adjust(linked_study, tmp_path):
+    out = tmp_path / "primary.json"
+    args = ["link", "--study", str(linked_study.root), "--n-boot", "50", "--no-sem", "--json", str(out)]
+    result = runner.invoke(app, [*args, "--primary", "recall@10:usefulness", "--adjust", "bh"])
+    assert result.exit_code == 0, result.output
+    assert "CONFIRMATORY" in result.output and "exploratory" in result.output
+    assert "N used = 450 of 450" in result.output
+    payload = json.loads(out.read_text())
+    assert payload["adjust"] == "bh" and payload["settings"]["primary"] == ["recall@10:usefulness"]
+    primary = payload["primary"][0]
+    assert primary["family"] == "primary (pre-registered) hypotheses" and primary["significant"] is True
+    user = payload["correlations"]["user_level"]
+    assert all(r["adjust"] == "bh" and "p_adj" in r for r in user)
+    # "significant" only ever for adjusted p < .05
+    assert all(r["significant"] == (r["p_adj"] < 0.05) for r in user)
+    assert isinstance(payload["significant"], list)
+    assert "Benjamini" in payload["methods"] and "within-group" in payload["methods"]
+    bad = runner.invoke(app, ["link", "--study", str(linked_study.root), "--adjust", "bonf"])
+    assert bad.exit_code == 1 and "--adjust must be one of holm, bh, none" in bad.stderr
+    bad = runner.invoke(app, ["link", "--study", str(linked_study.root), "--primary", "recall"])
+    assert bad.exit_code == 1 and "METRIC:DIMENSION" in bad.stderr

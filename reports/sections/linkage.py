@@ -1,6 +1,6 @@
 """Report section: offline metrics linked to perceived quality.
 
-``_linkage`` is kept verbatim from the former ``reports/build.py`` (its body is owned by the linkage work)."""
+Families of tests with raw and adjusted p, within-group user level, the linkage SEM, missing links."""
 
 from __future__ import annotations
 
@@ -23,8 +23,36 @@ def _linkage(b: Builder) -> None:
     link = b.data.linkage
     if link is None:
         return
+    from dancerec.indices.linkage.multiplicity import family_note
+
     sec = b.section("linkage", "Offline metrics and perceived quality")
     k = link.k
+    p_adj_head = Markup("<i>p</i><sub>adj</sub>")
+
+    def starred(frame: pd.DataFrame) -> pd.DataFrame:  # "*" only for adjusted p < alpha
+        return frame.assign(sig=["*" if bool(v) else "" for v in frame["significant"].fillna(False)])
+
+    if link.primary is not None and not link.primary.empty:
+        sec.sub("Confirmatory (pre-registered) hypotheses")
+        b.table(
+            sec,
+            frame_table(
+                starred(link.primary).assign(ci=lambda f: _ci_cells(f)),
+                [
+                    ("metric", "Offline metric", "text"),
+                    ("dimension", "Dimension", "text"),
+                    ("n", I_N, "int"),
+                    ("rho", I_RHO, "bounded"),
+                    ("ci", "95% CI", "text"),
+                    ("p", I_P, "p"),
+                    ("p_adj", p_adj_head, "p"),
+                    ("sig", "", "text"),
+                ],
+                "Pre-registered hypotheses: within-group Spearman correlations, their own family",
+                note=family_note(link.primary, link.alpha)
+                + " Every other test in this section is exploratory.",
+            ),
+        )
     sec.para(
         Markup(
             "Each study group was shown one recommender run; each respondent linked to a user of the "
@@ -85,11 +113,12 @@ def _linkage(b: Builder) -> None:
                     ("n_groups", "Groups", "int"),
                     ("rho", I_RHO, "bounded"),
                     ("p", Markup("<i>p</i><sub>exact</sub>"), "p"),
+                    ("p_adj", p_adj_head, "p"),
                 ],
                 "Rank correlations across groups (descriptive)",
                 note=Markup(
-                    "Spearman's <i>ρ</i> over group means; exact permutation <i>p</i> for ≤ 8 groups."
-                ),
+                    "Spearman's <i>ρ</i> over group means; exact permutation <i>p</i> for ≤ 8 groups. {}"
+                ).format(family_note(corr, link.alpha)),
             ),
         )
     recall = f"recall@{k}"
@@ -116,7 +145,7 @@ def _linkage(b: Builder) -> None:
         )
 
     joined = link.joined
-    sec.sub("User level")
+    sec.sub("User level (within groups, exploratory)")
     if joined is None or joined.empty or link.correlations.empty:
         sec.para(
             "No respondent could be linked to a user with per-user metrics, so there is no user-level "
@@ -124,9 +153,12 @@ def _linkage(b: Builder) -> None:
         )
     else:
         sec.para(
-            Markup("{} respondents linked to a user with metrics (ids matched {}).").format(
-                apa.integer(len(joined)), link.missing.id_matching
-            )
+            Markup(
+                "{} respondents linked to a user with metrics (ids matched {}); {}. Every user-level "
+                "estimate is a within-group association: metrics are centred on their group's mean and "
+                "the group enters as fixed effects, so the difference between groups (which saw different "
+                "recommenders) is reported at group level above, not here."
+            ).format(apa.integer(len(joined)), link.missing.id_matching, link.n_statement())
         )
         if x_col in joined.columns and y_dim:
             fig = figures.scatter_fit(
@@ -140,7 +172,7 @@ def _linkage(b: Builder) -> None:
                 "(scores jittered vertically for visibility) with the least-squares line.",
                 f"Scatter plot of {len(joined)} respondents: per-user {x_col} against their {y_dim} score.",
             )
-        cors = link.correlations.copy()
+        cors = starred(link.correlations)
         cors["ci"] = _ci_cells(cors)
         b.table(
             sec,
@@ -153,24 +185,30 @@ def _linkage(b: Builder) -> None:
                     ("rho", I_RHO, "bounded"),
                     ("ci", "95% CI", "text"),
                     ("p", I_P, "p"),
-                    ("p_holm", Markup("<i>p</i><sub>Holm</sub>"), "p"),
+                    ("p_adj", p_adj_head, "p"),
+                    ("sig", "", "text"),
                 ],
-                "Spearman correlations of per-user offline metrics with perceived quality",
+                "Within-group Spearman correlations of per-user offline metrics with perceived quality",
                 note=Markup(
-                    "Percentile bootstrap CIs ({} resamples); Holm adjustment over all {} pairs."
-                ).format(link.settings.get("n_boot", ""), len(cors)),
+                    "Ranks within each group (pooled within-group <i>ρ</i>); percentile bootstrap CIs "
+                    "resampled within groups ({} resamples). {}"
+                ).format(link.settings.get("n_boot", ""), family_note(cors, link.alpha)),
             ),
         )
         regs = link.regressions
         if regs is not None and not regs.empty:
-            regs = regs.copy()
+            regs = starred(regs)
             regs["ci"] = _ci_cells(regs, leading_zero=True)
             methods = ", ".join(sorted(set(regs["method"])))
             notes = sorted({n for n in regs["note"] if n})
             note = Markup(
-                "Predictors standardised (per SD); <i>β</i> also divides by the score's SD. Method: {}; "
-                "group as {}."
-            ).format(methods, "random intercept" if "mixedlm" in methods else "fixed effect")
+                "Predictors centred on their group's mean and divided by the pooled within-group SD; "
+                "<i>β</i> also divides by the score's SD. Method: {}; group as {}. {}"
+            ).format(
+                methods,
+                "random intercept" if "mixedlm" in methods else "fixed effect",
+                family_note(regs, link.alpha),
+            )
             if notes:
                 note = note + Markup(" Notes: {}.").format("; ".join(notes))
             b.table(
@@ -184,20 +222,25 @@ def _linkage(b: Builder) -> None:
                         ("ci", "95% CI", "text"),
                         ("beta", I_BETA, "bounded"),
                         ("p", I_P, "p"),
+                        ("p_adj", p_adj_head, "p"),
+                        ("sig", "", "text"),
                         ("n", I_N, "int"),
                     ],
-                    "Regression of each dimension score on per-user offline metrics",
+                    "Regression of each dimension score on per-user offline metrics, within groups",
                     note=note,
                 ),
             )
         sem = link.sem
+        if sem is None and link.settings.get("sem_note"):
+            sec.para("Structural model: " + str(link.settings["sem_note"]) + ".")
         if sem is not None and not sem.paths.empty:
             sec.sub("Structural model: offline metrics → perceived quality")
             sec.para(
                 Markup(
-                    "Observed per-user metrics as exogenous predictors of the latent dimensions; fit: {}. "
-                    "Estimated with {}."
-                ).format(_fit_line(sem.fit), sem.backend)
+                    "Observed per-user metrics (centred on their group's mean) as exogenous predictors of "
+                    "the latent dimensions, with the group as dummy covariates (fixed effects); fit: {}. "
+                    "Estimated with {}; N used = {} of {} linked respondents."
+                ).format(_fit_line(sem.fit), sem.backend, apa.integer(sem.n), apa.integer(sem.n_total))
             )
             paths = sem.paths.rename(columns={"dimension": "lval", "metric": "rval"})
             strongest = (
@@ -220,7 +263,7 @@ def _linkage(b: Builder) -> None:
             b.table(
                 sec,
                 frame_table(
-                    sem.paths,
+                    starred(sem.paths),
                     [
                         ("metric", "Offline metric", "text"),
                         ("dimension", "Dimension", "text"),
@@ -228,9 +271,11 @@ def _linkage(b: Builder) -> None:
                         ("std", I_BETA, "bounded"),
                         ("se", "SE", "num"),
                         ("p", I_P, "p"),
+                        ("p_adj", p_adj_head, "p"),
+                        ("sig", "", "text"),
                     ],
-                    "SEM paths from offline metrics to latent dimensions",
-                    note=("; ".join(sem.notes) or None),
+                    "SEM paths from offline metrics to latent dimensions (within groups)",
+                    note="; ".join(sem.notes) + ". " + family_note(sem.paths, link.alpha),
                 ),
             )
     sec.sub("Missing links")
@@ -242,3 +287,66 @@ def _linkage(b: Builder) -> None:
             "Links that could not be made (nothing is dropped silently)",
         ),
     )
+    sec.sub("How the linkage was tested")
+    sec.para(link.methods_text())
+
+
+FORMULAS: list[tuple[str, Markup]] = [
+    (
+        "Cronbach's alpha",
+        Markup(
+            "<i>α</i> = <i>k</i>/(<i>k</i> − 1) · (1 − Σ<i>σ</i>²<sub><i>i</i></sub> / <i>σ</i>²<sub><i>X</i></sub>)"
+        ),
+    ),
+    (
+        "Composite reliability",
+        Markup(
+            "CR = (Σ<i>λ</i><sub><i>i</i></sub>)² / ((Σ<i>λ</i><sub><i>i</i></sub>)² + Σ<i>θ</i><sub><i>i</i></sub>)"
+        ),
+    ),
+    (
+        "Average variance extracted",
+        Markup("AVE = Σ<i>λ</i>²<sub><i>i</i></sub> / <i>k</i> (standardised loadings)"),
+    ),
+    ("RMSEA", Markup("√(max(<i>χ</i>² − <i>df</i>, 0) / (<i>df</i> · <i>N</i>))")),
+    ("Precision@K", Markup("|relevant ∩ top-<i>K</i>| / <i>K</i>")),
+    ("Recall@K", Markup("|relevant ∩ top-<i>K</i>| / |relevant|")),
+    (
+        "NDCG@K",
+        Markup(
+            "Σ<sub><i>r</i>≤<i>K</i></sub> rel<sub><i>r</i></sub> / log<sub>2</sub>(<i>r</i> + 1), divided by its ideal value"
+        ),
+    ),
+    (
+        "Novelty@K",
+        Markup(
+            "mean of −log<sub>2</sub> <i>p</i>(<i>i</i>) over the list (self-information of item popularity)"
+        ),
+    ),
+    (
+        "Serendipity@K",
+        Markup("share of the list that is relevant and not recommended by the popularity baseline"),
+    ),
+    ("Spearman's rho", Markup("Pearson correlation of the ranks (ties get average ranks)")),
+    (
+        "Holm adjustment",
+        Markup("<i>p</i><sub>(<i>j</i>)</sub> · (<i>m</i> − <i>j</i> + 1), made monotone, capped at 1"),
+    ),
+    (
+        "Mixed model",
+        Markup(
+            "<i>y</i><sub><i>ug</i></sub> = <i>β</i><sub>0</sub> + Σ<i>β</i><sub><i>m</i></sub><i>z</i><sub><i>m,u</i></sub> + <i>u</i><sub><i>g</i></sub> + <i>ε</i><sub><i>ug</i></sub>, <i>u</i><sub><i>g</i></sub> ~ N(0, <i>τ</i>²)"
+        ),
+    ),
+]
+THRESHOLDS: list[tuple[str, str]] = [
+    ("Cronbach's alpha, CR, omega", "≥ .70"),
+    ("AVE", "≥ .50; √AVE above every inter-factor correlation (Fornell & Larcker, 1981)"),
+    ("HTMT", "< .85 (strict) or < .90 (Henseler et al., 2015)"),
+    ("CFI / TLI", "≥ .95 (Hu & Bentler, 1999); ≥ .90 acceptable"),
+    ("RMSEA", "≤ .06 good, ≤ .08 acceptable"),
+    ("SRMR", "≤ .08"),
+    ("Measurement invariance", "ΔCFI ≤ .01 between nested models"),
+    ("Multivariate outliers", "Mahalanobis distance, p < .001"),
+    ("Significance", "α = .05, two-sided; Holm-adjusted within each family of tests"),
+]
