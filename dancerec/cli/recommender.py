@@ -90,7 +90,7 @@ def fit_with_progress(model, train, label: str) -> float:
         with progress() as bar:
             task = bar.add_task(f"training {label}", total=model.epochs, status="")
             model.fit(
-                train, progress=lambda e, loss: bar.update(task, completed=e, status=f"loss {loss:.4f}")
+                train, progress=lambda done, _total, status: bar.update(task, completed=done, status=status)
             )
     elif "reporter" in params:
         try:
