@@ -29,6 +29,15 @@ BASE = {"lr": 0.003, "users_per_batch": 64, "refit": False, "epochs": 30, "patie
 # name -> (model, params); each row changes one thing against the row it names in the docs
 CONFIGS: dict[str, tuple[str, dict]] = {
     "ease": ("ease", {"l2": 100.0}),
+    "itemknn": ("itemknn", {}),
+    "ncf": ("ncf", {}),
+    "mostpop": ("mostpop", {}),
+    "fism-lr01": ("fism", {**BASE, "lr": 0.01}),
+    "fism-e60": ("fism", {**BASE, "epochs": 60, "patience": 5}),
+    "fism-alpha1-p8": ("fism", {**BASE, "alpha": 1.0, "patience": 8}),
+    "fism-wd1e-6-p8": ("fism", {**BASE, "weight_decay": 1e-6, "patience": 8}),
+    "fism-lr005-e60": ("fism", {**BASE, "lr": 0.005, "epochs": 60, "patience": 5}),
+    "rr-lr01-e60": ("relation-rank", {**BASE, "lr": 0.01, "epochs": 60}),
     "fism": ("fism", dict(BASE)),
     "fism-lr01-b16": ("fism", {**BASE, "lr": 0.01, "users_per_batch": 16}),
     "fism-wd1e-5": ("fism", {**BASE, "weight_decay": 1e-5}),
@@ -68,7 +77,9 @@ def main() -> None:
     for name in [c.strip() for c in args.configs.split(",") if c.strip()]:
         model_name, params = CONFIGS[name]
         if model_name in ("fism", "relation-rank"):
-            params = {**params, **extra, "seed": args.seed}
+            params = {**params, **extra}
+        if model_name in ("fism", "relation-rank", "ncf"):
+            params = {**params, "seed": args.seed}
         model = make_model(model_name, **params)
         started = time.perf_counter()
         model.fit(val.train)
