@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent.parent / "shared" / "data" / "hetrec2011-lastfm-2k"
 
 BASE = {"lr": 0.003, "users_per_batch": 64, "refit": False, "epochs": 30, "patience": 3}
+RR = {**BASE, "relation": "dot", "epochs": 40, "patience": 5}  # the relation-rank ablation base
 # name -> (model, params); each row changes one thing against the row it names in the docs
 CONFIGS: dict[str, tuple[str, dict]] = {
     "ease": ("ease", {"l2": 100.0}),
@@ -50,14 +51,19 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     "fism-score": ("fism", {**BASE, "behaviour": "score"}),
     "fism-learned": ("fism", {**BASE, "behaviour": "learned"}),
     "rr": ("relation-rank", dict(BASE)),
+    "rr-base": ("relation-rank", dict(RR)),
+    "rr-diag": ("relation-rank", {**RR, "relation": "diag"}),
+    "rr-bpr": ("relation-rank", {**RR, "loss": "bpr"}),
+    "rr-softmax": ("relation-rank", {**RR, "loss": "softmax"}),
+    "rr-bilinear": ("relation-rank", {**RR, "relation": "bilinear"}),
     "rr-dot": ("relation-rank", {**BASE, "relation": "dot"}),
-    "rr-nobehaviour": ("relation-rank", {**BASE, "behaviour": "none"}),
-    "rr-user": ("relation-rank", {**BASE, "user_codes": True}),
-    "rr-sigmoid": ("relation-rank", {**BASE, "act": "sigmoid"}),
-    "rr-sigmoid-max": ("relation-rank", {**BASE, "act": "sigmoid", "pool": "max"}),
-    "rr-hist5": ("relation-rank", {**BASE, "max_history": 5}),
-    "rr-neg1": ("relation-rank", {**BASE, "n_negatives": 1}),
-    "rr-nodecay": ("relation-rank", {**BASE, "lr_decay": 1.0}),
+    "rr-nobehaviour": ("relation-rank", {**RR, "behaviour": "none"}),
+    "rr-user": ("relation-rank", {**RR, "user_codes": True}),
+    "rr-sigmoid": ("relation-rank", {**RR, "act": "sigmoid"}),
+    "rr-sigmoid-max": ("relation-rank", {**RR, "act": "sigmoid", "pool": "max"}),
+    "rr-hist5": ("relation-rank", {**RR, "max_history": 5}),
+    "rr-neg1": ("relation-rank", {**RR, "n_negatives": 1}),
+    "rr-nodecay": ("relation-rank", {**RR, "lr_decay": 1.0}),
     "rr-lr01": ("relation-rank", {**BASE, "lr": 0.01}),
 }
 

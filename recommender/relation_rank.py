@@ -60,7 +60,11 @@ class ItemRelationNet(nn.Module):
         self.P = nn.Parameter(torch.randn(n_items + 1, dim) * 0.05)  # row n_items: padding
         self.Q = nn.Parameter(torch.randn(n_items, dim) * 0.05)
         self.bias = nn.Parameter(torch.zeros(n_items))
-        self.W = nn.Parameter(torch.eye(dim)) if relation == "bilinear" else None
+        self.W = None
+        if relation == "bilinear":
+            self.W = nn.Parameter(torch.eye(dim))
+        elif relation == "diag":
+            self.W = nn.Parameter(torch.ones(dim))
         self.E = nn.Parameter(torch.randn(n_users, dim) * 0.05) if user_dim else None
         self.level = nn.Parameter(torch.zeros(N_LEVELS))  # softplus(0) * const = 1 below
         with torch.no_grad():
@@ -72,7 +76,9 @@ class ItemRelationNet(nn.Module):
 
     def target_codes(self, items: Tensor | None = None) -> Tensor:
         q = self.Q if items is None else self.Q[items]
-        return q @ self.W.T if self.W is not None else q  # (W q) so that p^T W q = p . (W q)
+        if self.W is None:
+            return q
+        return q * self.W if self.W.dim() == 1 else q @ self.W.T  # (W q) so that p^T W q = p . (W q)
 
     def weights(self, scores: Tensor, mode: str) -> Tensor:
         if mode == "none":
@@ -100,7 +106,8 @@ class ItemRelationNet(nn.Module):
 class RelationRank(Recommender):
     """Ranking variant of the relation model (see the module docstring); ``fism`` is its calibrator.
 
-    Parameters: ``dim`` code size; ``relation`` ``bilinear`` (p^T W q) or ``dot``; ``act`` ``none`` or
+    Parameters: ``dim`` code size; ``relation`` ``bilinear`` (p^T W q, W full), ``diag`` (W diagonal) or
+    ``dot`` (W = I); ``act`` ``none`` or
     ``sigmoid``; ``pool`` ``mean`` or ``max``; ``alpha`` the history-size normalisation exponent
     (mean pooling: |H|^-alpha); ``behaviour`` ``none|score|learned``; ``user_codes`` the personalised user
     term; ``loss`` ``bce|bpr|softmax``; ``n_negatives`` per positive; ``lr``, ``lr_decay`` (per epoch),
@@ -168,7 +175,7 @@ class RelationRank(Recommender):
     # ----- validation of parameters ------------------------------------------------------------------
     def _check(self) -> None:
         choices = {
-            "relation": ("bilinear", "dot"),
+            "relation": ("bilinear", "diag", "dot"),
             "act": ("none", "sigmoid"),
             "pool": ("mean", "max"),
             "behaviour": ("none", "score", "learned"),
