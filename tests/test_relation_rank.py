@@ -87,7 +87,13 @@ def test_training_forward_matches_full_ranking(fitted, world):
 
 
 @pytest.mark.parametrize(
-    "kw", [dict(act="sigmoid", pool="max"), dict(loss="bpr"), dict(loss="softmax", user_codes=True)]
+    "kw",
+    [
+        dict(act="sigmoid", pool="max"),
+        dict(loss="bpr", relation="diag"),
+        dict(loss="softmax", user_codes=True),
+        dict(relation="bilinear", behaviour="score", max_history=5),
+    ],
 )
 def test_variants_learn_more_than_popularity(world, kw):
     train, test = world
