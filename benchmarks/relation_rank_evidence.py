@@ -6,7 +6,7 @@
 Split: the seed-42 per-user random 80/20 split of docs/recommender-lastfm.md (74,272 train / 18,562 test).
 ``ranking``: fit on the whole training part (the models' own early stopping carves 10% and refits),
 full ranking over all items minus training items: NDCG@10, P@10, R@10 per seed.
-``paper``: the paper's protocol (``recommender/paper_protocol.py``: balanced positive/negative test pairs
+``paper``: the paper's protocol (``ranking`` also writes it for the same fitted model) (``recommender/paper_protocol.py``: balanced positive/negative test pairs
 from behaviour scores >= 4 / < 2; accuracy, AUC, precision/recall at 1, 2, 5, 10) for each model.
 ``speed``: median epoch seconds of relation-rank vs NCF (same process, alternated), and full ranking
 of all users (``score``) of relation-rank vs EASE, medians of 3.
@@ -88,12 +88,15 @@ def main() -> None:
                 for k in (10, 20):
                     for m in ("ndcg", "precision", "recall"):
                         row[f"{m}@{k}"] = round(ev.mean(m, k), 4)
-            else:
-                frame = paper_protocol(model, split.train, split.test.interactions, lengths=(1, 2, 5, 10))
-                for r in frame.itertuples():
-                    key = r.metric if r.k is None or str(r.k) == "<NA>" else f"{r.metric}@{r.k}"
-                    row[key] = round(float(r.value), 4)
-                row["n_users"], row["n_pairs"] = int(frame["n_users"].iloc[0]), int(frame["n_pairs"].iloc[0])
+                _emit(row, args.out)
+                row = {**row, "part": "paper"}  # the same fitted model, the paper's protocol
+                for key in [k for k in row if "@" in k]:
+                    del row[key]
+            frame = paper_protocol(model, split.train, split.test.interactions, lengths=(1, 2, 5, 10))
+            for r in frame.itertuples():
+                key = r.metric if r.k is None or str(r.k) == "<NA>" else f"{r.metric}@{r.k}"
+                row[key] = round(float(r.value), 4)
+            row["n_users"], row["n_pairs"] = int(frame["n_users"].iloc[0]), int(frame["n_pairs"].iloc[0])
             _emit(row, args.out)
 
 
