@@ -52,6 +52,7 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     "fism-learned": ("fism", {**BASE, "behaviour": "learned"}),
     "rr": ("relation-rank", dict(BASE)),
     "rr-base": ("relation-rank", dict(RR)),
+    "rr-base-e15": ("relation-rank", {**RR, "epochs": 15}),
     "rr-diag": ("relation-rank", {**RR, "relation": "diag"}),
     "rr-bpr": ("relation-rank", {**RR, "loss": "bpr"}),
     "rr-softmax": ("relation-rank", {**RR, "loss": "softmax"}),
