@@ -49,6 +49,8 @@ def main() -> None:
     out = [
         "# Relation model: evidence",
         "",
+        "The model here is the paper's, reproduced as described; it is **not a competitive ranker**. The ranking variant `relation-rank` and the calibrator `fism`, with ablations and both protocols, are in [relation-ranking.md](relation-ranking.md).",
+        "",
         "Produced by `benchmarks/relation_evidence.py` then `benchmarks/relation_report.py` on a shared "
         "2-core x86_64 machine (other jobs running; times are indicative). Full ranking over all items, "
         "training items removed; P = precision, R = recall, N = NDCG. Paired tests: every model against the "

@@ -19,7 +19,6 @@ progress of fitting and scoring reaches one callback ``progress(model, phase, co
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,21 +39,7 @@ DEFAULT_COMPARE_METRICS = ("precision@10", "recall@10", "ndcg@10")
 def fit_model(model: Recommender, train: TrainData, progress: FitProgress | None = None) -> float:
     """Fit ``model`` under the ``fit(train, *, progress=None)`` contract; returns the seconds it took."""
     started = time.perf_counter()
-    params = inspect.signature(model.fit).parameters
-    # remove after REL merge (keep only the last branch): until then NCF reports progress(epoch, loss),
-    # relation takes reporter= and relation_experiments models take no progress at all
-    if "reporter" in params or "progress" not in params:
-        model.fit(train)
-    elif params["progress"].kind is not inspect.Parameter.KEYWORD_ONLY:
-        epochs = int(getattr(model, "epochs", 0) or 0)
-        model.fit(
-            train,
-            progress=None
-            if progress is None
-            else (lambda e, loss: progress(int(e), epochs, f"loss {float(loss):.4f}")),
-        )
-    else:  # the contract
-        model.fit(train, progress=progress)
+    model.fit(train, progress=progress)
     return time.perf_counter() - started
 
 

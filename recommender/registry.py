@@ -24,6 +24,8 @@ _ENTRIES: dict[str, str | type[Recommender]] = {
     "ease": "dancerec.recommender.baselines:EASE",
     "als": "dancerec.recommender.baselines:ALS",
     "relation": "dancerec.recommender.relation:RelationRecommender",
+    "relation-rank": "dancerec.recommender.relation_rank:RelationRank",
+    "fism": "dancerec.recommender.relation_rank:FISM",
 }
 
 

@@ -31,7 +31,7 @@ import scipy.sparse as sp
 
 from dancerec.errors import UserError
 
-from .base import Recommender, TrainData
+from .base import FitProgress, Recommender, TrainData
 from .evaluate import evaluate
 from .registry import make_model
 from .splits import Split, holdout
@@ -185,8 +185,8 @@ class OnlyItems(Recommender):
     def name(self) -> str:  # type: ignore[override]
         return getattr(self.model, "name", type(self.model).__name__)
 
-    def fit(self, train: TrainData) -> OnlyItems:
-        self.model.fit(train)
+    def fit(self, train: TrainData, *, progress: FitProgress | None = None) -> OnlyItems:
+        self.model.fit(train, progress=progress)
         return self
 
     def score(self, users: np.ndarray) -> np.ndarray:

@@ -107,6 +107,8 @@ def sim_split():
 
 FAST = {
     "ncf": {"epochs": 3, "batch_size": 2048},
+    "relation-rank": {"epochs": 3},
+    "fism": {"epochs": 3},
     "als": {"iterations": 5, "n_factors": 16},
     "svd": {"n_factors": 10},
 }

@@ -198,3 +198,15 @@ def test_bad_checkpoint_and_parameters_are_user_errors(tmp_path, world):
         RelationRecommender(history=0).fit(train)
     with pytest.raises(UserError, match="not fitted"):
         RelationRecommender().score(np.array([0]))
+
+
+def test_progress_contract_once_per_epoch(world):
+    train_df, _, users, items = world
+    train = to_train(train_df, users, items, 80, 120)
+    calls = []
+    RelationRecommender(epochs=2, validation=0.1, patience=5, **SMALL).fit(
+        train, progress=lambda done, total, status: calls.append((done, total, status))
+    )
+    assert [c[:2] for c in calls] == [(1, 2), (2, 2)]
+    assert calls[0][2].startswith("loss ") and "val recall@10" in calls[0][2]
+    assert set(RelationRecommender.search_space) <= set(RelationRecommender().get_params())
