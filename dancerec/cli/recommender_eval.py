@@ -199,10 +199,20 @@ def evaluate(
     save: Annotated[
         bool, typer.Option("--save/--no-save", help="Save the trained models so `recommend` can use them.")
     ] = True,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            "--protocol",
+            help="ranking (full ranking, the field's protocol), paper (the relation paper's balanced labelled "
+            "positive/negative pairs: accuracy, AUC, precision and recall at its lengths) or both.",
+        ),
+    ] = "ranking",
     study: StudyOption = None,
     json_path: JsonOption = None,
 ) -> None:
     """Train (or load) each model, evaluate with full ranking, store the runs with per-user metrics."""
+    if protocol not in ("ranking", "paper", "both"):
+        raise UserError(f"--protocol must be ranking, paper or both, not {protocol!r}")
     from dancerec.recommender.experiment import Experiment
     from dancerec.recommender.splits import load_split
 
@@ -248,7 +258,31 @@ def evaluate(
     for label, info in out.items():
         saved = f"; model {info['model_id']}" if info["model_id"] else ""
         console.print(f"  {label}: run {info['run_id']}{saved}")
+    if protocol in ("paper", "both"):
+        for label, frame in _paper_protocol(experiment, data).items():
+            out[label]["paper_protocol"] = frame.to_dict(orient="records")
     write_json(json_path, out)
+
+
+#: the paper's recommendation lengths that still discriminate on sparse logs (about 2 positives per user)
+PAPER_LENGTHS = (1, 2, 5, 10)
+
+
+def _paper_protocol(experiment, data) -> dict[str, pd.DataFrame]:
+    """The relation paper's own test for every fitted model of ``experiment``, printed side by side."""
+    from dancerec.recommender.paper_protocol import paper_protocol
+
+    frames = {
+        entry.label: paper_protocol(
+            entry.model, data.train, data.test.interactions, lengths=PAPER_LENGTHS, seed=data.train.seed
+        )
+        for entry in experiment.models
+    }
+    table = pd.concat([f.assign(model=label) for label, f in frames.items()], ignore_index=True)
+    table["metric"] = table["metric"] + table["k"].map(lambda k: "" if pd.isna(k) else f"@{int(k)}")
+    wide = table.pivot_table(index="model", columns="metric", values="value", sort=False).reset_index()
+    print_table(wide, title="the paper's protocol (balanced labelled pairs from the behaviour scores)")
+    return frames
 
 
 def _model_entries(study, names: list[str], split_name: str, params: dict, *, tuned: bool) -> list:
