@@ -196,6 +196,35 @@ def compare_groups(
     """
     if method not in METHODS:
         raise UserError(f"unknown method {method!r} (use {', '.join(METHODS)})")
+    scores, g, dims, levels = _groups_and_dimensions(scores, group)
+    desc_rows, test_rows, post_frames, notes = [], [], [], []
+    for dim in dims:
+        values = _dimension_values(scores, g, dim, levels, min_group_n, desc_rows, notes)
+        if len(values) < 2:
+            notes.append(f"{dim}: fewer than 2 groups with enough answers; not tested")
+            continue
+        constant = np.ptp(np.concatenate(list(values.values()))) == 0
+        if constant:
+            notes.append(f"{dim}: every answer is the same; not tested")
+            continue
+        row, post = _test_dimension(dim, values, method, alpha, clt_n)
+        post_frames.append(post)
+        test_rows.append(row)
+    posthoc = pd.concat(post_frames, ignore_index=True) if post_frames else pd.DataFrame()
+    return GroupComparison(
+        descriptives=pd.DataFrame(desc_rows),
+        tests=pd.DataFrame(test_rows),
+        posthoc=posthoc,
+        alpha=alpha,
+        notes=notes,
+    )
+
+
+def _groups_and_dimensions(
+    scores: pd.DataFrame, group: pd.Series | str
+) -> tuple[pd.DataFrame, pd.Series, list[str], list[str]]:
+    """The score columns without the group column, the group labels (string), the numeric dimensions
+    and the sorted group levels; refuses fewer than 2 groups or no numeric column."""
     if isinstance(group, str):
         if group not in scores.columns:
             raise UserError(f"no group column {group!r} in the scores")
@@ -215,117 +244,135 @@ def compare_groups(
         pass
     if len(levels) < 2:
         raise UserError(f"group comparisons need at least 2 groups (found {len(levels)})")
-    desc_rows, test_rows, post_frames, notes = [], [], [], []
-    for dim in dims:
-        values: dict[str, np.ndarray] = {}
-        for lev in levels:
-            v = scores.loc[(g == lev).fillna(False).to_numpy(), dim].dropna().to_numpy(float)
-            desc_rows.append(
-                {
-                    "dimension": dim,
-                    "group": lev,
-                    "n": len(v),
-                    "mean": float(v.mean()) if len(v) else np.nan,
-                    "sd": float(v.std(ddof=1)) if len(v) > 1 else np.nan,
-                    "se": float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else np.nan,
-                    "median": float(np.median(v)) if len(v) else np.nan,
-                }
-            )
-            if len(v) >= min_group_n:
-                values[lev] = v
-            else:
-                notes.append(f"{dim}: group {lev!r} has {len(v)} answer(s) and is left out")
-        if len(values) < 2:
-            notes.append(f"{dim}: fewer than 2 groups with enough answers; not tested")
-            continue
-        constant = np.ptp(np.concatenate(list(values.values()))) == 0
-        if constant:
-            notes.append(f"{dim}: every answer is the same; not tested")
-            continue
-        shapiro = {
-            lev: float(stats.shapiro(v).pvalue) if 3 <= len(v) <= 5000 and np.ptp(v) > 0 else np.nan
-            for lev, v in values.items()
-        }
-        sw_min = (
-            float(np.nanmin(list(shapiro.values()))) if any(np.isfinite(list(shapiro.values()))) else np.nan
-        )
-        large = all(len(v) >= clt_n for v in values.values())
-        normal = bool(large or not (sw_min < alpha))
-        levene_p = float(stats.levene(*values.values(), center="median").pvalue)
-        equal_var = bool(not (levene_p < alpha))
-        chosen = method
-        if method == "auto":
-            chosen = "welch" if normal else "kruskal"
-            reason = (
-                f"normality {'accepted' if not (sw_min < alpha) else 'rejected'} (min Shapiro-Wilk p = {sw_min:.3g})"
-                + (f"; every group n >= {clt_n}" if large else "")
-                + f"; equal variances {'not rejected' if equal_var else 'rejected'} (Levene p = {levene_p:.3g})"
-            )
-        else:
-            reason = f"method {method!r} requested"
-        eta2, omega2 = _effect_sizes(values)
-        data = np.concatenate(list(values.values()))
-        labels = np.concatenate([[lev] * len(v) for lev, v in values.items()])
-        eps2 = np.nan
-        if chosen == "kruskal":
-            h = stats.kruskal(*values.values())
-            test, stat, df1, df2, p = (
-                "Kruskal-Wallis",
-                float(h.statistic),
-                len(values) - 1,
-                np.nan,
-                float(h.pvalue),
-            )
-            eps2 = float(h.statistic / (len(data) - 1))
-            post = _dunn(values)
-            post_method = "Dunn (Holm)"
-        else:
-            res = anova_oneway(data, labels, use_var="unequal" if chosen == "welch" else "equal")
-            test = "Welch ANOVA" if chosen == "welch" else "ANOVA"
-            stat, df1, df2, p = (
-                float(res.statistic),
-                float(res.df_num),
-                float(res.df_denom),
-                float(res.pvalue),
-            )
-            tukey = chosen == "anova" or (method == "auto" and equal_var)
-            if tukey:
-                post, post_method = tukey_hsd(values, alpha), "Tukey HSD"
-            else:
-                post, post_method = games_howell(values, alpha), "Games-Howell"
-        post["cohens_d"] = [
-            _cohens_d(values[a], values[b]) for a, b in zip(post["group_a"], post["group_b"], strict=True)
-        ]
-        post["method"] = post_method
-        post["significant"] = post["p_adj"] < alpha
-        post.insert(0, "dimension", dim)
-        post_frames.append(post)
-        test_rows.append(
+    return scores, g, dims, levels
+
+
+def _dimension_values(
+    scores: pd.DataFrame,
+    g: pd.Series,
+    dim: str,
+    levels: list[str],
+    min_group_n: int,
+    desc_rows: list[dict],
+    notes: list[str],
+) -> dict[str, np.ndarray]:
+    """One dimension's answers per group with at least ``min_group_n`` of them; appends every
+    group's descriptives to ``desc_rows`` and a note per group left out."""
+    values: dict[str, np.ndarray] = {}
+    for lev in levels:
+        v = scores.loc[(g == lev).fillna(False).to_numpy(), dim].dropna().to_numpy(float)
+        desc_rows.append(
             {
                 "dimension": dim,
-                "test": test,
-                "statistic": stat,
-                "df1": df1,
-                "df2": df2,
-                "p": p,
-                "eta2": eta2,
-                "omega2": omega2,
-                "epsilon2": eps2,
-                "shapiro_min_p": sw_min,
-                "levene_p": levene_p,
-                "normal": normal,
-                "equal_var": equal_var,
-                "posthoc": post_method,
-                "reason": reason,
-                "n": len(data),
-                "k": len(values),
+                "group": lev,
+                "n": len(v),
+                "mean": float(v.mean()) if len(v) else np.nan,
+                "sd": float(v.std(ddof=1)) if len(v) > 1 else np.nan,
+                "se": float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else np.nan,
+                "median": float(np.median(v)) if len(v) else np.nan,
             }
         )
-    posthoc = pd.concat(post_frames, ignore_index=True) if post_frames else pd.DataFrame()
-    return GroupComparison(
-        descriptives=pd.DataFrame(desc_rows),
-        tests=pd.DataFrame(test_rows),
-        posthoc=posthoc,
-        alpha=alpha,
-        notes=notes,
-    )
+        if len(v) >= min_group_n:
+            values[lev] = v
+        else:
+            notes.append(f"{dim}: group {lev!r} has {len(v)} answer(s) and is left out")
+    return values
+
+
+@dataclass
+class _Assumptions:
+    shapiro_min_p: float
+    levene_p: float
+    normal: bool
+    equal_var: bool
+    #: the test to run: "welch", "anova" or "kruskal"
+    chosen: str
+    reason: str
+
+
+def _check_assumptions(values: dict[str, np.ndarray], method: str, alpha: float, clt_n: int) -> _Assumptions:
+    """Shapiro-Wilk per group and median-centred Levene; under ``method="auto"`` they choose the test."""
+    shapiro = {
+        lev: float(stats.shapiro(v).pvalue) if 3 <= len(v) <= 5000 and np.ptp(v) > 0 else np.nan
+        for lev, v in values.items()
+    }
+    sw_min = float(np.nanmin(list(shapiro.values()))) if any(np.isfinite(list(shapiro.values()))) else np.nan
+    large = all(len(v) >= clt_n for v in values.values())
+    normal = bool(large or not (sw_min < alpha))
+    levene_p = float(stats.levene(*values.values(), center="median").pvalue)
+    equal_var = bool(not (levene_p < alpha))
+    chosen = method
+    if method == "auto":
+        chosen = "welch" if normal else "kruskal"
+        reason = (
+            f"normality {'accepted' if not (sw_min < alpha) else 'rejected'} (min Shapiro-Wilk p = {sw_min:.3g})"
+            + (f"; every group n >= {clt_n}" if large else "")
+            + f"; equal variances {'not rejected' if equal_var else 'rejected'} (Levene p = {levene_p:.3g})"
+        )
+    else:
+        reason = f"method {method!r} requested"
+    return _Assumptions(sw_min, levene_p, normal, equal_var, chosen, reason)
+
+
+def _test_dimension(
+    dim: str, values: dict[str, np.ndarray], method: str, alpha: float, clt_n: int
+) -> tuple[dict, pd.DataFrame]:
+    """The omnibus row and the post-hoc pairs of one dimension."""
+    checks = _check_assumptions(values, method, alpha, clt_n)
+    chosen = checks.chosen
+    eta2, omega2 = _effect_sizes(values)
+    data = np.concatenate(list(values.values()))
+    labels = np.concatenate([[lev] * len(v) for lev, v in values.items()])
+    eps2 = np.nan
+    if chosen == "kruskal":
+        h = stats.kruskal(*values.values())
+        test, stat, df1, df2, p = (
+            "Kruskal-Wallis",
+            float(h.statistic),
+            len(values) - 1,
+            np.nan,
+            float(h.pvalue),
+        )
+        eps2 = float(h.statistic / (len(data) - 1))
+        post = _dunn(values)
+        post_method = "Dunn (Holm)"
+    else:
+        res = anova_oneway(data, labels, use_var="unequal" if chosen == "welch" else "equal")
+        test = "Welch ANOVA" if chosen == "welch" else "ANOVA"
+        stat, df1, df2, p = (
+            float(res.statistic),
+            float(res.df_num),
+            float(res.df_denom),
+            float(res.pvalue),
+        )
+        tukey = chosen == "anova" or (method == "auto" and checks.equal_var)
+        if tukey:
+            post, post_method = tukey_hsd(values, alpha), "Tukey HSD"
+        else:
+            post, post_method = games_howell(values, alpha), "Games-Howell"
+    post["cohens_d"] = [
+        _cohens_d(values[a], values[b]) for a, b in zip(post["group_a"], post["group_b"], strict=True)
+    ]
+    post["method"] = post_method
+    post["significant"] = post["p_adj"] < alpha
+    post.insert(0, "dimension", dim)
+    row = {
+        "dimension": dim,
+        "test": test,
+        "statistic": stat,
+        "df1": df1,
+        "df2": df2,
+        "p": p,
+        "eta2": eta2,
+        "omega2": omega2,
+        "epsilon2": eps2,
+        "shapiro_min_p": checks.shapiro_min_p,
+        "levene_p": checks.levene_p,
+        "normal": checks.normal,
+        "equal_var": checks.equal_var,
+        "posthoc": post_method,
+        "reason": checks.reason,
+        "n": len(data),
+        "k": len(values),
+    }
+    return row, post

@@ -298,13 +298,59 @@ def fit_sem(
         missing=missing,
         std_lv=std_lv,
     )
-    chains: dict[str, list[str]] = {}
-    if indirect is not None:
-        items = indirect.items() if isinstance(indirect, Mapping) else ((" -> ".join(c), c) for c in indirect)
-        chains = {str(k): [str(v) for v in c] for k, c in items}
-    effects = _Effects(fm, chains)
+    effects = _Effects(fm, _indirect_chains(indirect))
     base_raw, base_std = effects() if effects.names else (np.array([]), np.array([]))
     se_delta = delta_se(fm, effects) if effects.names else np.array([])
+    raw, std, failed, n_done = _resample(data, fm, effects, ci, n_boot, seed, est, progress)
+    indirect_df = _indirect_table(effects, base_raw, base_std, se_delta, raw, std, level)
+    problems = list(fm.problems)
+    if failed:
+        problems.append(f"{failed} of {n_done} {ci} resamples failed and were left out")
+    params = fm.params
+    return SEMResult(
+        fit=fm.fit,
+        loadings=_loadings(params),
+        paths=_paths(params),
+        r2=_r2_table(fm),
+        covariances=params[params["kind"] == "covariance"].reset_index(drop=True),
+        indirect=indirect_df,
+        ci_method=ci if effects.names else "none",
+        n_resamples=n_done - failed,
+        n_failed=failed,
+        level=level,
+        seed=seed,
+        converged=fm.converged,
+        problems=problems,
+        estimator=est.describe(fm.missing),
+        syntax=fm.spec.to_lavaan(),
+        n_dropped=fm.n_dropped,
+        params=params,
+        fitted=fm,
+    )
+
+
+def _indirect_chains(
+    indirect: Sequence[Sequence[str]] | Mapping[str, Sequence[str]] | None,
+) -> dict[str, list[str]]:
+    """Extra indirect effects as name -> chain of variables (a bare chain is named "a -> b -> c")."""
+    if indirect is None:
+        return {}
+    items = indirect.items() if isinstance(indirect, Mapping) else ((" -> ".join(c), c) for c in indirect)
+    return {str(k): [str(v) for v in c] for k, c in items}
+
+
+def _resample(
+    data: pd.DataFrame,
+    fm: FittedModel,
+    effects: _Effects,
+    ci: str,
+    n_boot: int,
+    seed: int,
+    est: Estimator,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Raw and standardised indirect effects per bootstrap resample or Monte Carlo draw (empty when
+    there is no effect or ``ci="none"``), the number of failed resamples and the number attempted."""
     raw = std = np.empty((0, len(effects.names)))
     failed, n_done = 0, 0
     if effects.names and ci == "bootstrap":
@@ -325,6 +371,37 @@ def fit_sem(
     elif effects.names and ci == "montecarlo":
         raw, std, failed = montecarlo(fm, effects, n_boot, seed)
         n_done = n_boot
+    return raw, std, failed, n_done
+
+
+INDIRECT_COLUMNS = [
+    "name",
+    "definition",
+    "estimate",
+    "std",
+    "ci_low",
+    "ci_high",
+    "std_ci_low",
+    "std_ci_high",
+    "se",
+    "std_se",
+    "se_delta",
+    "z",
+    "p",
+]
+
+
+def _indirect_table(
+    effects: _Effects,
+    base_raw: np.ndarray,
+    base_std: np.ndarray,
+    se_delta: np.ndarray,
+    raw: np.ndarray,
+    std: np.ndarray,
+    level: float,
+) -> pd.DataFrame:
+    """One row per indirect effect: estimate, delta-method z and p, and percentile intervals and SD of
+    the resamples (NaN without resamples)."""
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
     rows = []
     for k, (name, definition) in enumerate(zip(effects.names, effects.definitions(), strict=True)):
@@ -355,51 +432,15 @@ def fit_sem(
                 std_se=float(np.std(std[:, k], ddof=1)) if len(raw) > 1 else np.nan,
             )
         rows.append(row)
-    indirect_df = pd.DataFrame(
-        rows,
-        columns=[
-            "name",
-            "definition",
-            "estimate",
-            "std",
-            "ci_low",
-            "ci_high",
-            "std_ci_low",
-            "std_ci_high",
-            "se",
-            "std_se",
-            "se_delta",
-            "z",
-            "p",
-        ],
-    )
+    return pd.DataFrame(rows, columns=INDIRECT_COLUMNS)
+
+
+def _r2_table(fm: FittedModel) -> pd.DataFrame:
+    """R^2 of every endogenous latent/observed variable of the structural part."""
     stdz = standardized(fm.model)
     r2_rows = [
         {"variable": v, "r2": float(stdz.r2_inner[stdz.inner.index(v)])}
         for v in fm.spec.endogenous
         if v in stdz.inner
     ]
-    problems = list(fm.problems)
-    if failed:
-        problems.append(f"{failed} of {n_done} {ci} resamples failed and were left out")
-    params = fm.params
-    return SEMResult(
-        fit=fm.fit,
-        loadings=_loadings(params),
-        paths=_paths(params),
-        r2=pd.DataFrame(r2_rows, columns=["variable", "r2"]),
-        covariances=params[params["kind"] == "covariance"].reset_index(drop=True),
-        indirect=indirect_df,
-        ci_method=ci if effects.names else "none",
-        n_resamples=n_done - failed,
-        n_failed=failed,
-        level=level,
-        seed=seed,
-        converged=fm.converged,
-        problems=problems,
-        estimator=est.describe(fm.missing),
-        syntax=fm.spec.to_lavaan(),
-        n_dropped=fm.n_dropped,
-        params=params,
-        fitted=fm,
-    )
+    return pd.DataFrame(r2_rows, columns=["variable", "r2"])
