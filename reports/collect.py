@@ -350,12 +350,21 @@ def _recommender_part(
 
 
 def _linkage_part(
-    study: Any, data: ReportData, k: int, exclude: Sequence[str], n_boot: int, use_stored: bool
+    study: Any,
+    data: ReportData,
+    k: int,
+    exclude: Sequence[str],
+    n_boot: int,
+    use_stored: bool,
+    adjust: str = "holm",
+    primary: Sequence[str] = (),
 ) -> Any:
-    from dancerec.indices.linkage import link_study
+    from dancerec.indices.linkage import link_study, linkage_settings
 
     seed = study.config.seed
-    settings = {"k": k, "exclude_flagged": sorted(exclude), "n_boot": n_boot, "seed": seed}
+    settings = linkage_settings(
+        k=k, exclude_flagged=exclude, n_boot=n_boot, seed=seed, adjust=adjust, primary=primary
+    )
     return _stored(
         data,
         study,
@@ -363,7 +372,15 @@ def _linkage_part(
         "link",
         results.study_fingerprint(study, recommender=True),
         settings,
-        lambda: link_study(study, k=k, exclude_flagged=list(exclude), n_boot=n_boot, seed=seed),
+        lambda: link_study(
+            study,
+            k=k,
+            exclude_flagged=list(exclude),
+            n_boot=n_boot,
+            seed=seed,
+            adjust=adjust,
+            primary=tuple(primary),
+        ),
         use_stored=use_stored,
     )
 
@@ -411,13 +428,16 @@ def collect_report_data(
     n_boot: int = 1000,
     use_stored: bool = True,
     progress: Progress | None = None,
+    adjust: str = "holm",
+    primary: Sequence[str] = (),
 ) -> ReportData:
     """Everything the report shows for ``study``; sections without data are listed in ``skipped``.
 
     ``linkage`` (a LinkageResult) and ``indices`` (an IndicesReport) reuse results computed already,
     e.g. by earlier demo steps; otherwise they are read from the study's stored results or computed here
     with the study's seed and stored (``use_stored=False``: always compute, store nothing). ``progress`` is
-    called with the name of each part as it starts.
+    called with the name of each part as it starts. ``adjust`` and ``primary`` are the linkage's
+    multiplicity correction and pre-registered hypotheses (as ``dancerec link --adjust/--primary``).
     """
     step = progress or (lambda _name: None)
     seed = study.config.seed
@@ -454,7 +474,9 @@ def collect_report_data(
         elif survey is not None:
             step("linkage")
             linkage = _attempt(
-                skipped, "Linkage", lambda: _linkage_part(study, data, k, exclude_flagged, n_boot, use_stored)
+                skipped,
+                "Linkage",
+                lambda: _linkage_part(study, data, k, exclude_flagged, n_boot, use_stored, adjust, primary),
             )
     data.linkage = linkage
     data.methods = _methods(study, data, linkage, k, exclude_flagged)

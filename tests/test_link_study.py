@@ -159,6 +159,19 @@ def test_link_cli_writes_json_and_reports_bad_maps(linked_study, tmp_path):
     assert bad.exit_code == 1 and "GROUP=RUN_ID" in bad.stderr
 
 
+def test_runs_are_named_by_model_or_run_id_and_the_link_is_stored(linked_study):
+    """`--map A=mostpop` means that model's latest run; the study's own linkage is stored for the report."""
+    from dancerec.results import list_results
+
+    by_name = L.load_group_runs(linked_study, {"A": "mostpop", "B": "svd", "C": "ease"})
+    by_id = L.load_group_runs(linked_study, linked_study.config.groups)
+    assert {g: r.run_id for g, r in by_name.items()} == {g: r.run_id for g, r in by_id.items()}
+    result = runner.invoke(app, ["link", "--study", str(linked_study.root), "--n-boot", "50", "--no-sem"])
+    assert result.exit_code == 0, result.output
+    assert "stored as link" in result.output
+    assert "link" in set(list_results(linked_study)["kind"])
+
+
 def test_link_without_a_group_map_is_a_clear_error(study):
     result = runner.invoke(app, ["link", "--study", str(study.root)])
     assert result.exit_code == 1

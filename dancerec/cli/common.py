@@ -13,12 +13,9 @@ from typing import Annotated
 import typer
 
 from dancerec.console import console, err_console, print_table, progress, to_jsonable, write_json
-from dancerec.demo import DemoContext, DemoStep  # the survey and link demo steps until they move
 from dancerec.workspace import Study
 
 __all__ = [
-    "DemoContext",
-    "DemoStep",
     "ExcludeFlaggedOption",
     "JsonOption",
     "StudyOption",

@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 
 from dancerec.cli.common import (
-    DemoContext,
-    DemoStep,
+    ExcludeFlaggedOption,
     JsonOption,
     StudyOption,
+    console,
+    excluded_flags,
     open_study,
     print_table,
     write_json,
@@ -34,19 +35,6 @@ app = typer.Typer(
 )
 
 
-ExcludeFlaggedOption = Annotated[
-    str,
-    typer.Option(
-        "--exclude-flagged", help="Drop respondents with these quality flags (comma list or 'all')."
-    ),
-]
-
-
-def parse_flags(text: str) -> list[str]:
-    """The flag names of an ``--exclude-flagged`` comma list (``link`` and ``report`` share the option)."""
-    return [f.strip() for f in text.split(",") if f.strip()]
-
-
 @app.callback(invoke_without_command=True)
 def link(
     ctx: typer.Context,
@@ -63,7 +51,7 @@ def link(
         bool, typer.Option("--save-map", help="Store the --map entries in study.toml.")
     ] = False,
     k: Annotated[int, typer.Option("--k", min=1, help="Cut-off K of the offline metrics.")] = 10,
-    exclude_flagged: ExcludeFlaggedOption = "",
+    exclude_flagged: ExcludeFlaggedOption = None,
     adjust: Annotated[
         str, typer.Option("--adjust", help="Multiplicity correction per family: holm, bh or none.")
     ] = "holm",
@@ -100,11 +88,12 @@ def link(
     st = open_study(study)
     pairs = [p for item in (map_ or []) for p in item.split(",") if p.strip()]
     mapping = parse_group_map(pairs)
+    flags = excluded_flags(st, exclude_flagged)
     result = link_study(
         st,
         group_map=mapping,
         k=k,
-        exclude_flagged=parse_flags(exclude_flagged),
+        exclude_flagged=flags,
         n_boot=n_boot,
         seed=seed,
         regression=regression,
@@ -115,7 +104,29 @@ def link(
     if save_map and mapping:
         save_group_map(st, mapping)
     show_linkage(result)
+    if not mapping or save_map:  # the study's own group map: store it where the report looks it up
+        _store(st, result, flags, adjust=adjust, primary=primary or (), regression=regression, sem=not no_sem)
     write_json(json_path, result.to_json())
+
+
+def _store(st, result, flags: list[str], **options) -> None:
+    """Keep the linkage in the study (stored results), under the settings the report looks it up with."""
+    from dancerec.indices.linkage import linkage_settings
+    from dancerec.results import result_key, save_result, study_fingerprint
+
+    s = result.settings
+    settings = linkage_settings(
+        k=s["k"], exclude_flagged=flags, n_boot=s["n_boot"], seed=s["seed"], **options
+    )
+    fingerprint = study_fingerprint(st, recommender=True)
+    try:
+        save_result(
+            st, "link", result_key("link", fingerprint, settings), settings, result, fingerprint=fingerprint
+        )
+    except TypeError as exc:
+        console.print(f"[dim]link: result not stored ({exc})[/]", highlight=False)
+        return
+    console.print("[dim]stored as link in the study (dancerec report reuses it)[/]", highlight=False)
 
 
 @app.command("plan")
@@ -278,49 +289,3 @@ def show_linkage(result, out=None) -> None:
     out.print("[bold]significant after adjustment:[/] " + ("; ".join(findings) if findings else "none"))
     out.print(f"[dim]design sensitivity: {result.sensitivity()['text']}[/]")
     print_table(result.missing.table(), title="links", out=out)
-
-
-# ----------------------------------------------------------------------------------------------
-# demo
-# ----------------------------------------------------------------------------------------------
-def _demo_plan(ctx: DemoContext) -> None:
-    """Plan the linked user study on the recommender runs (must run BEFORE the survey simulation)."""
-    from dancerec.indices.linkage import plan_study_from_runs
-
-    plan, group_map = plan_study_from_runs(ctx.study, ctx.data["runs"], n_groups=3, n_per_group=150)
-    ctx.data["respondent_plan"] = plan
-    ctx.data["group_map"] = group_map
-    shifts = plan.drop(columns=["group", "user_id"]).groupby(plan["group"]).mean()
-    ctx.out.print(
-        "planted link: latent usefulness + 0.5 × z(recall@10), surprise dimension + 0.5 × z(serendipity@10); "
-        "groups " + ", ".join(f"{g} → {r}" for g, r in group_map.items())
-    )
-    print_table(shifts.reset_index(), title="mean planted latent shift per group", out=ctx.out)
-
-
-#: The lead inserts this step between the recommender and the survey steps of the demo: the survey
-#: simulation then takes ``ctx.data["respondent_plan"]`` (respondents + latent shifts).
-PLAN_STEP = DemoStep("plan the linked user study (planted offline → perceived link)", _demo_plan)
-
-
-def _demo_link(ctx: DemoContext) -> None:
-    from dancerec.indices.linkage import link_study, save_group_map
-
-    mapping = ctx.data.get("group_map") or {}
-    if mapping:
-        save_group_map(ctx.study, mapping)
-    if not ctx.study.config.groups:
-        ctx.out.print(
-            "[yellow]no study group is mapped to a recommender run (the survey was not simulated on the "
-            "runs: PLAN_STEP did not run), so there is nothing to link[/]"
-        )
-        return
-    result = link_study(ctx.study, n_boot=500)
-    ctx.data["linkage"] = result
-    show_linkage(result, out=ctx.out)
-    path = ctx.study.artifacts / "linkage.json"
-    write_json(path, result.to_json())
-    ctx.outputs["linkage (JSON)"] = path
-
-
-DEMO_STEPS: list[DemoStep] = [DemoStep("link offline metrics to perceived quality", _demo_link)]

@@ -7,8 +7,14 @@ from typing import Annotated
 
 import typer
 
-from dancerec.cli.common import StudyOption, console, open_study, progress
-from dancerec.cli.link import ExcludeFlaggedOption, parse_flags
+from dancerec.cli.common import (
+    ExcludeFlaggedOption,
+    StudyOption,
+    console,
+    excluded_flags,
+    open_study,
+    progress,
+)
 from dancerec.cli.validators import output_file
 from dancerec.errors import UserError
 
@@ -114,7 +120,18 @@ def report(
     ] = None,
     title: Annotated[str | None, typer.Option("--title", help="Report title.")] = None,
     k: Annotated[int, typer.Option("--k", min=1, help="Cut-off K of the offline metrics shown.")] = 10,
-    exclude_flagged: ExcludeFlaggedOption = "",
+    exclude_flagged: ExcludeFlaggedOption = None,
+    adjust: Annotated[
+        str, typer.Option("--adjust", help="Linkage multiplicity correction per family: holm, bh or none.")
+    ] = "holm",
+    primary: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--primary",
+            help="Pre-registered METRIC:DIMENSION hypothesis of the linkage (repeat).",
+            show_default=False,
+        ),
+    ] = None,
     n_boot: Annotated[
         int, typer.Option("--n-boot", min=1, help="Bootstrap resamples for the linkage CIs.")
     ] = 1000,
@@ -141,11 +158,13 @@ def report(
         data = collect_report_data(
             st,
             title=title,
-            exclude_flagged=parse_flags(exclude_flagged),
+            exclude_flagged=excluded_flags(st, exclude_flagged),
             k=k,
             n_boot=n_boot,
             use_stored=stored,
             progress=step,
+            adjust=adjust,
+            primary=primary or (),
         )
         results = write_reports(data, targets, figures_dir=figures, progress=step, tables_dir=tables)
     for result in results:

@@ -9,12 +9,12 @@ import pandas as pd
 import typer
 
 from dancerec.cli.common import (
-    DemoContext,
-    DemoStep,
+    ExcludeFlaggedOption,
     JsonOption,
     StudyOption,
     console,
     err_console,
+    excluded_flags,
     open_study,
     print_table,
     write_json,
@@ -38,7 +38,7 @@ from dancerec.survey.instrument import (
     load_instrument,
     validate_instrument,
 )
-from dancerec.survey.quality import FLAGS, FlagThresholds, resolve_flags
+from dancerec.survey.quality import FlagThresholds
 from dancerec.survey.scoring import DEFAULT_MIN_SHARE, export_table, group_means_table
 from dancerec.survey.simulate import simulate_responses, truth_path
 from dancerec.survey.store import (
@@ -62,12 +62,6 @@ instrument_app = typer.Typer(
 )
 app.add_typer(instrument_app, name="instrument")
 
-ExcludeOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--exclude-flagged", help=f"Drop respondents with these quality flags ({', '.join(FLAGS)}, or all)."
-    ),
-]
 MinShareOpt = Annotated[
     float,
     typer.Option(
@@ -89,14 +83,14 @@ app.command("validate")(validate_cmd)
 
 @app.command("score")
 def score_cmd(
-    exclude_flagged: ExcludeOpt = None,
+    exclude_flagged: ExcludeFlaggedOption = None,
     min_share: MinShareOpt = DEFAULT_MIN_SHARE,
     study: StudyOption = None,
     json_path: JsonOption = None,
 ) -> None:
     """Dimension scores (reverse-keyed, prorated means) and the overall score, summarised per group."""
     s = open_study(study)
-    scores = load_scores(s, exclude_flagged=resolve_flags(exclude_flagged), min_share=min_share)
+    scores = load_scores(s, exclude_flagged=excluded_flags(s, exclude_flagged), min_share=min_share)
     if scores.empty:
         raise UserError("no responses stored yet; import some with `dancerec survey import FILE`")
     table = _group_means(scores)
@@ -251,7 +245,7 @@ def export_cmd(
     out: Annotated[
         Path, typer.Option("--out", callback=output_file, help="Output file: .csv, .parquet or .xlsx.")
     ],
-    exclude_flagged: ExcludeOpt = None,
+    exclude_flagged: ExcludeFlaggedOption = None,
     items: Annotated[bool, typer.Option("--items", help="Also include the raw item answers.")] = False,
     min_share: MinShareOpt = DEFAULT_MIN_SHARE,
     study: StudyOption = None,
@@ -259,7 +253,7 @@ def export_cmd(
 ) -> None:
     """Export per-respondent scores (+ flags, optionally raw items); the format follows the extension."""
     s = open_study(study)
-    excluded = resolve_flags(exclude_flagged)
+    excluded = excluded_flags(s, exclude_flagged)
     scores = load_scores(s, exclude_flagged=excluded, min_share=min_share)
     flags = load_flags(s).reindex(scores.index).add_prefix("flag_")
     frame = pd.concat([scores, flags], axis=1)
@@ -348,65 +342,3 @@ def instrument_validate(
         f"[green]ok:[/] {inst.name}: {len(inst.scored_items)} items in {len(inst.dimensions)} dimensions, "
         f"scale {inst.scale_min}–{inst.scale_max}"
     )
-
-
-#: 1 % missing answers keeps about three in four demo respondents complete for listwise CFA/SEM
-DEMO_MISSING_RATE = 0.01
-
-
-# -- demo ----------------------------------------------------------------------------------------
-def _demo_import(ctx: DemoContext) -> None:
-    """Simulate the user study, write it as a Qualtrics CSV and a 问卷星 GBK CSV, import both, score."""
-    study = ctx.study
-    inst = study_instrument(study)
-    plan = ctx.data.get("respondent_plan")
-    if isinstance(plan, pd.DataFrame):
-        shift_cols = [c for c in plan.columns if c in inst.dimensions]
-        respondents = plan[[c for c in ("group", "user_id") if c in plan.columns]]
-        sim = simulate_responses(
-            inst,
-            seed=study.config.seed,
-            respondents=respondents,
-            latent_shift=plan[shift_cols] if shift_cols else None,
-            # only the planted offline-metric link separates the groups, no extra group quality
-            group_quality=dict.fromkeys(respondents["group"].unique(), 0.0),
-            missing_rate=DEMO_MISSING_RATE,
-        )
-        source = f"the respondent plan ({len(plan)} respondents, latent shifts on {shift_cols or 'none'})"
-    else:
-        sim = simulate_responses(
-            inst, n=600, groups=("A", "B", "C"), seed=study.config.seed, missing_rate=DEMO_MISSING_RATE
-        )
-        source = "600 respondents in groups A, B, C"
-    responses = sim.responses
-    folder = study.artifacts / "survey"
-    first_group = sim.truth.groups[0]
-    in_first = (responses["group"] == first_group).to_numpy(dtype=bool)
-    if in_first.all():  # a single group: split by position instead
-        in_first = pd.RangeIndex(len(responses)).to_numpy() < len(responses) // 2
-    qualtrics = write_responses(responses[in_first], inst, folder / "qualtrics-export.csv", "qualtrics")
-    wjx = write_responses(responses[~in_first], inst, folder / "wjx-export-gbk.csv", "wjx", encoding="gbk")
-    truth_file = sim.truth.save(folder / "simulated-truth.json")
-    ctx.out.print(f"simulated {source}; wrote {qualtrics.name} and {wjx.name}")
-    for path in (qualtrics, wjx):
-        report = import_file(study, path)
-        state = "already present" if report.already_present else f"{report.n_new} new"
-        ctx.out.print(
-            f"  imported {path.name}: {report.format}, {report.encoding}, {report.n_valid} respondents ({state})"
-        )
-    scores = load_scores(study)
-    table = _group_means(scores)
-    print_table(
-        table, title="mean dimension scores per group (1–5; risk: higher = more risk)", digits=2, out=ctx.out
-    )
-    print_table(flag_counts(study), title="quality flags", out=ctx.out)
-    ctx.data["survey_instrument"] = inst.name
-    ctx.data["survey_truth"] = sim.truth
-    ctx.data["survey_scores"] = scores
-    ctx.outputs["survey: Qualtrics export"] = qualtrics
-    ctx.outputs["survey: 问卷星 export (GBK)"] = wjx
-    ctx.outputs["survey: planted truth"] = truth_file
-
-
-# Steps this group contributes to `dancerec demo`, run in order.
-DEMO_STEPS: list[DemoStep] = [DemoStep("survey: simulate, import two export formats, score", _demo_import)]

@@ -76,17 +76,25 @@ def save_group_map(study: Study, mapping: Mapping[str, str]) -> None:
 
 
 def load_group_runs(study: Study, group_map: Mapping[str, str]) -> dict[str, GroupRun]:
-    """Load each mapped run through the recommender's public ``load_run``; unknown runs are an error."""
-    from dancerec.recommender.runs import list_runs, load_run
+    """Load each mapped run through the recommender's public API; a run is named by its id or by a model
+    name (that model's latest run, ``resolve_run``). Unknown runs are one error listing what exists."""
+    from dancerec.recommender.runs import list_runs, load_run, resolve_run
 
-    known = list_runs(study)
-    known_ids = set(known["run_id"].astype(str)) if "run_id" in known else set()
-    unknown = {g: r for g, r in group_map.items() if str(r) not in known_ids}
+    resolved, unknown = {}, {}
+    for group, ref in group_map.items():
+        try:
+            resolved[str(group)] = resolve_run(study, str(ref))
+        except UserError:
+            unknown[group] = ref
     if unknown:
-        listing = ", ".join(sorted(known_ids)) or "none (evaluate a recommender first)"
+        known = list_runs(study)
+        names = sorted({*known.get("model", []), *known.get("run_id", [])}) if len(known) else []
+        listing = ", ".join(map(str, names)) or "none (evaluate a recommender first)"
         bad = ", ".join(f"{g}={r}" for g, r in unknown.items())
-        raise UserError(f"group map names unknown recommender run(s): {bad}; runs in this study: {listing}")
-    return {str(g): GroupRun.from_run(load_run(study, str(r))) for g, r in group_map.items()}
+        raise UserError(
+            f"group map names unknown recommender run(s): {bad}; models and runs in this study: {listing}"
+        )
+    return {g: GroupRun.from_run(load_run(study, run_id)) for g, run_id in resolved.items()}
 
 
 @dataclass
@@ -177,6 +185,31 @@ def run_linkage(
             "sem_note": sem_note if sem_result is None else "",
         },
     )
+
+
+def linkage_settings(
+    *,
+    k: int,
+    exclude_flagged: Sequence[str],
+    n_boot: int,
+    seed: int,
+    adjust: str = "holm",
+    primary: Sequence[str] = (),
+    regression: str = "fixed",
+    sem: bool = True,
+) -> dict[str, Any]:
+    """The options that decide a linkage result: the settings under which `link` stores it and the
+    report looks it up (one place, so the two always agree)."""
+    return {
+        "k": k,
+        "exclude_flagged": sorted(exclude_flagged),
+        "n_boot": n_boot,
+        "seed": seed,
+        "adjust": adjust,
+        "primary": sorted(primary),
+        "regression": regression,
+        "sem": sem,
+    }
 
 
 def _linkage_sem(
