@@ -72,8 +72,9 @@ def _user_scatter(b: Builder) -> None:
         charts.user_scatter_grid(link.joined, pairs, titles, ncols=_columns(pairs)),
         "user-scatter-grid",
         f"Per-user offline metric against the respondent's score, one panel per metric × primary dimension, "
-        f"with the least-squares line; panel titles give Spearman's ρ, {how}, and n. Scores jittered "
-        "vertically for visibility.",
+        f"with the pooled least-squares line; panel titles give the within-group Spearman ρ of the "
+        f"correlation table (the between-group part is tested at the group level), {how}, and n. Scores "
+        "jittered vertically for visibility.",
         f"{len(pairs)} small scatter plots of per-user offline metrics ({', '.join(dict.fromkeys(m for m, _ in pairs))}) "
         f"against perceived-quality scores.",
     )
