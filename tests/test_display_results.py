@@ -33,3 +33,17 @@ def test_reliability_and_group_comparison_display():
     html = cmp._repr_html_()
     assert "Omnibus tests" in html and "G2" in html
     assert "<script" not in html
+
+
+def test_linkage_result_display_names_every_family():
+    from pathlib import Path
+    from tempfile import mkdtemp
+
+    from dancerec.indices import linkage as L
+    from test_link_study import _make_study
+
+    result = L.link_study(_make_study(Path(mkdtemp()) / "s", 0.5, pseudonymise=False), n_boot=50)
+    frames = result.summary_frames()
+    assert {"User-level correlations", "Regression terms", "SEM paths", "Missing links"} <= set(frames)
+    assert "p_adj" in frames["SEM paths"].columns
+    assert "N used" in result.summary() and "<table" in result._repr_html_()

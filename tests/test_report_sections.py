@@ -105,7 +105,7 @@ def test_user_scatter_panels_carry_rho_and_adjusted_p(data, html):
     cors = link.correlations.set_index(["metric", "dimension"])
     for (metric, dim), title in zip(pairs, titles, strict=True):
         row = cors.loc[(metric, dim)]
-        p_adj = figures.apa.p_clause(row["p_holm"]).removeprefix("p ")
+        p_adj = figures.apa.p_clause(row["p_adj" if "p_adj" in row.index else "p_holm"]).removeprefix("p ")
         assert title == f"ρ = {figures.apa.bounded(row['rho'])}, n = {int(row['n'])}\np_adj {p_adj}"
     assert "one panel per metric × primary dimension" in html
 

@@ -11,6 +11,8 @@ import pandas as pd
 from dancerec.indices.linkage._common import WITHIN_GROUP
 from dancerec.indices.linkage.multiplicity import ADJUST_METHODS
 
+from dancerec.display import DisplayMixin
+
 
 def _families(result: Any) -> dict[str, pd.DataFrame]:
     """Every tested family's table (the frames carrying p, p_adj, family)."""
@@ -31,8 +33,21 @@ def _count(frame: pd.DataFrame) -> int:
     return int(frame["p"].notna().sum()) if "p" in frame else 0
 
 
-class LinkageReportMixin:
-    """Reporting methods of :class:`~dancerec.indices.linkage.study.LinkageResult`."""
+class LinkageReportMixin(DisplayMixin):
+    """Reporting methods of :class:`~dancerec.indices.linkage.study.LinkageResult` (and its notebook view)."""
+
+    def summary_header(self) -> list[str]:
+        return [self.n_statement(), *self.significant_findings()]
+
+    def summary_frames(self) -> dict[str, pd.DataFrame]:
+        """The group table, then every tested family (raw p, adjusted p, family), primary hypotheses first."""
+        frames = {"Groups: offline metrics and perceived quality": self.group.table}
+        families = _families(self)
+        if "primary" in families:
+            frames["Primary (pre-registered) hypotheses"] = families.pop("primary")
+        frames.update({name[0].upper() + name[1:]: frame for name, frame in families.items()})
+        frames["Missing links"] = self.missing.table()
+        return frames
 
     def families(self) -> pd.DataFrame:
         """One row per family: name, tests, significant after adjustment, smallest raw and adjusted p."""

@@ -16,6 +16,8 @@ from dancerec.reports.sections.base import Builder, Section
 PRIMARY_DIMENSIONS = ("usefulness", "experience")
 #: Adjusted-p columns of the linkage correlations, in order of preference, with the label shown.
 ADJUSTED_P = (("p_adj", "adjusted"), ("p_holm", "Holm-adjusted"))
+#: How ``p_adj`` was adjusted, by the linkage's ``adjust`` setting.
+ADJUSTMENT_LABELS = {"holm": "Holm-adjusted", "bh": "Benjamini–Hochberg-adjusted", "none": "unadjusted"}
 
 
 def _primary(dimensions: list[str]) -> list[str]:
@@ -33,6 +35,8 @@ def scatter_panels(link) -> tuple[list[tuple[str, str]], list[str], str | None]:
     metrics = [m for m in link.metrics if m in joined.columns]
     dims = [d for d in _primary(list(link.dimensions)) if d in joined.columns]
     adj = next(((c, label) for c, label in ADJUSTED_P if c in cors.columns), (None, None))
+    if adj[0] == "p_adj":
+        adj = ("p_adj", ADJUSTMENT_LABELS.get(str(getattr(link, "adjust", "")), "adjusted"))
     pairs, titles = [], []
     for metric in metrics:
         for dim in dims:
