@@ -197,10 +197,28 @@ def _survey_part(study: Any, data: ReportData, exclude: Sequence[str]) -> dict[s
     return {
         "instrument": instrument,
         "responses": responses,
+        "estimation": _estimation_text(survey.items, instrument),
         "items": survey.items[[i for i in item_ids if i in survey.items.columns]],
         "structure": survey.structure,
         "scores": survey.scores,
     }
+
+
+def _estimation_text(items: pd.DataFrame, instrument: Any) -> str:
+    """The methods paragraph on the estimator: ML (FIML with missing answers) and what the data call for."""
+    from dancerec.indices.recommend import methods_paragraph, recommend_estimator
+
+    try:
+        rec = recommend_estimator(items, scale=(instrument.scale_min, instrument.scale_max))
+    except UserError as exc:
+        return f"The model was estimated by maximum likelihood; no estimator recommendation ({exc})."
+    missing = (
+        " Answers are missing, so the likelihood is the full-information (FIML) one: every respondent with "
+        "at least one answer is used."
+        if items.isna().to_numpy().any()
+        else ""
+    )
+    return methods_paragraph("ML", rec) + missing
 
 
 def indices_sections(data: ReportData, report: Any) -> None:
@@ -480,4 +498,5 @@ def collect_report_data(
             )
     data.linkage = linkage
     data.methods = _methods(study, data, linkage, k, exclude_flagged)
+    data.methods.estimation = survey["estimation"] if survey is not None else ""
     return data

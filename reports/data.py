@@ -53,6 +53,8 @@ class Methods:
     software: dict[str, str] = field(default_factory=dict)
     data_files: pd.DataFrame | None = None  # path, kind, sha256, n_bytes, recorded_at
     settings: dict[str, Any] = field(default_factory=dict)
+    #: which estimator the CFA/SEM used and why (what the item distributions call for), one paragraph
+    estimation: str = ""
 
 
 @dataclass

@@ -157,3 +157,36 @@ def test_indices_commands_store_their_results_in_the_study(tmp_path, monkeypatch
         assert f"stored as indices.{command}" in res.output
     kinds = set(list_results(Study.open(root))["kind"])
     assert {"indices.reliability", "indices.cfa", "indices.groups"} <= kinds
+
+
+def test_sem_with_wlsmv_from_the_cli_equals_the_library(tmp_path):
+    import json
+
+    from dancerec.indices.ordinal import fit_wlsmv
+    from ordinal_data import FIVE_FACTORS, bfi_items
+
+    items = bfi_items(complete=True).iloc[:800]
+    data, model = tmp_path / "bfi.csv", tmp_path / "sem.lav"
+    items.to_csv(data, index_label="id")
+    syntax = FIVE_FACTORS + "\nN ~ C + E"
+    model.write_text(syntax, encoding="utf-8")
+    out = tmp_path / "s.json"
+    args = [
+        "indices",
+        "sem",
+        "--data",
+        str(data),
+        "--model",
+        str(model),
+        "--estimator",
+        "wlsmv",
+        "--json",
+        str(out),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "SEM fit (WLSMV)" in result.output and "structural paths" in result.output
+    want = fit_wlsmv(items, syntax)
+    assert json.loads(out.read_text(encoding="utf-8"))["fit"]["chi2_scaled"] == pytest.approx(
+        want.fit.chi2_scaled
+    )

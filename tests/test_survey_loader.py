@@ -118,6 +118,8 @@ def test_report_has_every_survey_section_with_a_relative_instrument(relative_stu
     # linkage SEM; FIML uses every linked respondent, and the report says so
     assert "the SEM was not fitted" not in html
     assert "FIML" in html
+    # the methods appendix says which estimator was used and what the item distributions call for
+    assert "Estimation" in html and "The model was estimated by maximum likelihood" in html
 
 
 def test_report_fails_loudly_when_existing_data_cannot_be_analysed(relative_study, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 
 from dancerec.cli.common import (
@@ -54,7 +55,7 @@ _EstimatorOption = Annotated[
         "--estimator",
         help="ml (normal-theory ML; FIML with missing answers), mlr (robust ML: Yuan-Bentler scaled "
         "chi2, robust CFI/TLI/RMSEA, sandwich SEs) or wlsmv (ordinal items: polychoric correlations, "
-        "DWLS, scaled-shifted chi2; cfa only, complete cases).",
+        "DWLS, scaled-shifted chi2; complete cases).",
     ),
 ]
 _StdLvOption = Annotated[
@@ -220,6 +221,9 @@ def sem(
             from dancerec.indices.sources import read_table
 
             data_frame = data_frame.join(read_table(data)[extra])
+    if estimator.lower() == "wlsmv":
+        _sem_wlsmv(data_frame, syntax, json_path)
+        return
     with progress() as bar:
         task = bar.add_task(f"{ci} resamples", total=n_boot if ci != "none" else 1, status="")
 
@@ -254,6 +258,24 @@ def sem(
     settings = {"exclude_flagged": exclude_flagged, "model": str(model or ""), "missing": missing or "auto"}
     settings |= {"estimator": estimator.lower(), "ci": ci, "n_boot": n_boot, "seed": seed, "std_lv": std_lv}
     store(st, "indices.sem", settings, res)
+    write_json(json_path, res.to_json())
+
+
+def _sem_wlsmv(data_frame: pd.DataFrame, syntax, json_path: Path | None) -> None:
+    """The ordinal SEM (WLSMV): naive/scaled/robust fit, standardised paths, R²."""
+    from dancerec.indices.ordinal import fit_wlsmv
+
+    res = fit_wlsmv(data_frame, syntax)
+    print_table(res.fit_table(), title="SEM fit (WLSMV)")
+    paths = res.params[res.params["kind"] == "regression"]
+    print_table(
+        paths[["lhs", "op", "rhs", "estimate", "std", "se", "z", "p"]], title="structural paths (std.all)"
+    )
+    print_table(
+        res.r2.rename("r2").rename_axis("variable").reset_index(), title="R^2 of the endogenous variables"
+    )
+    note(res.problems)
+    console.print(f"[dim]estimator: {res.describe()}[/]", highlight=False)
     write_json(json_path, res.to_json())
 
 

@@ -110,6 +110,9 @@ def _methods(b: Builder) -> None:
             numeric=[False, False],
         ),
     )
+    if m.estimation:
+        sec.sub("Estimation")
+        sec.para(m.estimation)
     sec.sub("Software, seeds and settings")
     if m.software:
         b.table(
