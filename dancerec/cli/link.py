@@ -15,6 +15,7 @@ from dancerec.cli.common import (
     excluded_flags,
     open_study,
     print_table,
+    progress,
     write_json,
 )
 from dancerec.cli.validators import SEED_MAX
@@ -89,18 +90,20 @@ def link(
     pairs = [p for item in (map_ or []) for p in item.split(",") if p.strip()]
     mapping = parse_group_map(pairs)
     flags = excluded_flags(st, exclude_flagged)
-    result = link_study(
-        st,
-        group_map=mapping,
-        k=k,
-        exclude_flagged=flags,
-        n_boot=n_boot,
-        seed=seed,
-        regression=regression,
-        sem=not no_sem,
-        adjust=adjust,
-        primary=primary or (),
-    )
+    with progress() as bar:  # the bootstrap and the SEM take a while on a real study
+        bar.add_task("linking offline metrics to perceived quality", total=None, status="")
+        result = link_study(
+            st,
+            group_map=mapping,
+            k=k,
+            exclude_flagged=flags,
+            n_boot=n_boot,
+            seed=seed,
+            regression=regression,
+            sem=not no_sem,
+            adjust=adjust,
+            primary=primary or (),
+        )
     if save_map and mapping:
         save_group_map(st, mapping)
     show_linkage(result)
