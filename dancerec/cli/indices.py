@@ -33,6 +33,7 @@ from dancerec.cli.indices_common import (
 )
 from dancerec.cli.validators import image_file
 from dancerec.errors import UserError
+from dancerec.reports import apa
 
 app = typer.Typer(
     help="Reliability and validity indices, EFA, CFA, SEM, group comparisons and measurement invariance.",
@@ -235,7 +236,7 @@ def efa(
     fac = factorability(src.items, cols)
     console.print(
         f"KMO = {fac.kmo:.3f} ({fac.kmo_label}); Bartlett chi2({fac.bartlett_df}) = {fac.bartlett_chi2:.1f}, "
-        f"p = {fac.bartlett_p:.3g} (pairwise correlations, N = {fac.n} of {fac.n_total})",
+        f"{apa.p_clause(fac.bartlett_p)} (pairwise correlations, N = {fac.n} of {fac.n_total})",
         highlight=False,
     )
     res = fit_efa(
@@ -257,6 +258,18 @@ def efa(
         f"extracted {res.n_factors} ({res.method}, {res.rotation}, {res.n} complete cases)",
         highlight=False,
     )
+    _print_efa(res)
+    if plot is not None:
+        from dancerec.indices.plots import scree_plot
+
+        console.print(f"scree plot: {scree_plot(pa, plot)}")
+    settings = {"exclude_flagged": exclude_flagged, "model": str(model or ""), "method": method}
+    store(st, "indices.efa", {**settings, "rotation": rotation, "n_factors": res.n_factors}, res)
+    write_json(json_path, _efa_json(res, fac))
+
+
+def _print_efa(res) -> None:
+    """Pattern loadings with h² and flags, variance accounted for, factor correlations."""
     table = res.loadings.copy()
     table.insert(0, "dimension", [d or "" for d in res.items["dimension"]])
     table["h2"] = res.communalities
@@ -268,40 +281,36 @@ def efa(
     print_table(res.variance, title="variance accounted for")
     if res.n_factors > 1:
         print_table(res.phi, title="factor correlations", index=True)
-    if plot is not None:
-        from dancerec.indices.plots import scree_plot
 
-        console.print(f"scree plot: {scree_plot(pa, plot)}")
-    settings = {"exclude_flagged": exclude_flagged, "model": str(model or ""), "method": method}
-    store(st, "indices.efa", {**settings, "rotation": rotation, "n_factors": res.n_factors}, res)
-    write_json(
-        json_path,
-        {
-            "n": res.n,
-            "kmo": fac.kmo,
-            "kmo_items": fac.kmo_items,
-            "factorability_n": fac.n,
-            "factorability_missing": fac.missing,
-            "bartlett": {"chi2": fac.bartlett_chi2, "df": fac.bartlett_df, "p": fac.bartlett_p},
-            "parallel": {
-                "basis": "smc" if pa.smc else "minres",
-                "n_iter": pa.n_iter,
-                "n": pa.n,
-                "n_factors": pa.n_factors,
-                "n_components": pa.n_components,
-                "n_kaiser": pa.n_kaiser,
-                "eigenvalues": pa.table,
-            },
-            "n_factors": res.n_factors,
-            "method": res.method,
-            "rotation": res.rotation,
-            "loadings": {i: res.loadings.loc[i].to_dict() for i in res.loadings.index},
-            "communalities": res.communalities,
-            "factor_correlations": {f: res.phi.loc[f].to_dict() for f in res.phi.index},
-            "variance": res.variance,
-            "items": res.items,
+
+def _efa_json(res, fac) -> dict:
+    """The `efa --json` payload: factorability, parallel analysis, the rotated solution."""
+    pa = res.parallel
+    return {
+        "n": res.n,
+        "kmo": fac.kmo,
+        "kmo_items": fac.kmo_items,
+        "factorability_n": fac.n,
+        "factorability_missing": fac.missing,
+        "bartlett": {"chi2": fac.bartlett_chi2, "df": fac.bartlett_df, "p": fac.bartlett_p},
+        "parallel": {
+            "basis": "smc" if pa.smc else "minres",
+            "n_iter": pa.n_iter,
+            "n": pa.n,
+            "n_factors": pa.n_factors,
+            "n_components": pa.n_components,
+            "n_kaiser": pa.n_kaiser,
+            "eigenvalues": pa.table,
         },
-    )
+        "n_factors": res.n_factors,
+        "method": res.method,
+        "rotation": res.rotation,
+        "loadings": {i: res.loadings.loc[i].to_dict() for i in res.loadings.index},
+        "communalities": res.communalities,
+        "factor_correlations": {f: res.phi.loc[f].to_dict() for f in res.phi.index},
+        "variance": res.variance,
+        "items": res.items,
+    }
 
 
 @app.command()
