@@ -59,3 +59,24 @@ def test_html_report_has_the_subsection_and_the_sentence(data, tmp_path):
     pre, expl = table["minimum_detectable"].iloc[0], table["minimum_detectable"].iloc[1]
     assert 0 < pre < expl < 1
     assert f"{expl:.2f}" in sentence
+
+
+@pytest.mark.slow  # builds a study workspace (~10 s)
+def test_linked_study_report_shows_design_sensitivity(tmp_path):
+    """On a study workspace built like the demo (recorded runs, simulated survey, group map), the report's
+    subsection holds the numbers ``design_sensitivity`` gives for the linkage the report itself used."""
+    import test_link_study as T
+    from dancerec.reports.collect import collect_report_data
+
+    study = T._make_study(tmp_path / "study", T.EFFECT, pseudonymise=True)
+    data = collect_report_data(study, n_boot=50, primary=["recall@10:usefulness"])
+    table, sentence = design_sensitivity(data.linkage)
+    assert table["n"].iloc[0] == data.linkage.missing.n_linked > 0
+    out = tmp_path / "report.html"
+    write_report(data, out)
+    text = out.read_text(encoding="utf-8")
+    section = text[text.index('id="linkage"') :]
+    section = section[section.index(">Design sensitivity<") : section.index(">How the linkage was tested<")]
+    assert str(escape(sentence)) in section
+    for value in table["minimum_detectable"]:
+        assert f'<td class="num">{apa.num(value)}</td>' in section
