@@ -34,6 +34,7 @@ from dancerec.indices._semopy import model_class
 from dancerec.indices.data import DataCheckError, ItemData, ml_covariance, prepare_items
 from dancerec.indices.fiml import FIMLResult, em_saturated, fit_fiml, missing_patterns
 from dancerec.indices.fitindices import FitIndices, fiml_fit_indices, fit_indices
+from dancerec.indices.mlobjective import MLObjective
 from dancerec.indices.paramtable import (
     improper_solutions,
     intercept_rows,
@@ -49,7 +50,7 @@ from dancerec.errors import UserError
 if TYPE_CHECKING:
     import semopy
 
-__all__ = ["ESTIMATORS", "MISSING", "Estimator", "FittedModel", "estimate", "standardized"]
+__all__ = ["ESTIMATORS", "MISSING", "Estimator", "FittedModel", "MLObjective", "estimate", "standardized"]
 
 
 ESTIMATORS = ("ml", "mlr", "wlsmv")
@@ -168,6 +169,24 @@ def resolve_missing(data: pd.DataFrame, columns: Sequence[str], missing: str | N
     return missing or "fiml"
 
 
+@dataclass
+class _Sample:
+    """What the fit is computed from: the analysed rows, their (ML or EM) covariance, FIML patterns."""
+
+    items: ItemData
+    observed: list[str]
+    fixed_x: list[int]
+    how: str
+    x: np.ndarray
+    s: np.ndarray
+    pat: object = None  # missing_patterns(x) under FIML
+    h1: tuple | None = None  # EM saturated model under FIML
+
+    @property
+    def n(self) -> int:
+        return self.x.shape[0]
+
+
 def estimate(
     data: pd.DataFrame,
     model: str | ModelSpec | Mapping[str, Sequence[str]],
@@ -186,11 +205,66 @@ def estimate(
     path, so their numbers do not depend on this choice.
     """
     est = estimator or Estimator()
+    _check_estimator(est)
+    spec, sem = _build_model(data, model, std_lv=std_lv, min_indicators=min_indicators, source=source)
+    sample = _sample(data, spec, sem, est, prepared=prepared, missing=missing, source=source)
+    res, fiml = _fit(sem, sample, est, source)
+    sigma = sem.calc_sigma()[0]
+    fit = _global_fit(sem, sample, sigma, fiml, source)
+    robust_se = robust_acov = None
+    if est.name == "mlr" and fiml is not None:
+        fit, fiml = _mlr_fiml(sem, sample.pat, fiml, fit)
+    elif est.name == "mlr":
+        fit, robust_acov = _mlr(sem, sample.x, sample.s, sigma, fit)
+        robust_se = np.sqrt(np.clip(np.diag(robust_acov), 0, None))
+    std = standardized(sem)
+    params, fit, (converged, message, iterations) = _param_results(
+        sem, spec, std, sample, sigma, res, fiml, robust_se, fit
+    )
+    problems = [] if converged else [f"the optimiser did not converge: {message}"]
+    problems += improper_solutions(params, std)
+    items = sample.items
+    return FittedModel(
+        spec=spec,
+        model=sem,
+        observed=sample.observed,
+        s=sample.s,
+        n=sample.n,
+        n_dropped=items.n_dropped,
+        fixed_x=sample.fixed_x,
+        converged=converged,
+        message=message,
+        iterations=iterations,
+        fit=fit,
+        params=params,
+        estimator=est,
+        problems=problems,
+        n_total=items.n_total,
+        missing=sample.how,
+        dropped_reason=items.reason,
+        fiml=fiml,
+        robust_acov=robust_acov,
+    )
+
+
+def _check_estimator(est: Estimator) -> None:
+    """Only ML and MLR are fitted here; WLSMV has its own path (a clear error instead of wrong numbers)."""
     if est.name not in ("ml", "mlr"):
         raise UserError(
             f"estimator {est.name!r} is not available for this fit (ml or mlr); ordinal models are fitted by "
             "WLSMV through fit_cfa(..., estimator=Estimator('wlsmv')) or dancerec.indices.ordinal.fit_wlsmv"
         )
+
+
+def _build_model(
+    data: pd.DataFrame,
+    model: str | ModelSpec | Mapping[str, Sequence[str]],
+    *,
+    std_lv: bool,
+    min_indicators: int,
+    source: str,
+) -> tuple[ModelSpec, semopy.Model]:
+    """The parsed spec (checked against the data's columns) and the semopy model with usable starts."""
     spec = as_spec(model)
     if std_lv and not spec.std_lv:
         spec = replace(spec, std_lv=True)
@@ -200,12 +274,30 @@ def estimate(
         sem = model_class()(spec.to_semopy())
     finally:
         logging.disable(logging.NOTSET)
+    _point_starts(sem, spec)
+    return spec, sem
+
+
+def _point_starts(sem: semopy.Model, spec: ModelSpec) -> None:
+    """semopy's starting values follow each factor's fixed marker and loop forever without one: point
+    them at the first indicator (this changes start values only, not the model)."""
     if spec.std_lv or any(t.free for t in spec.terms):
-        # semopy's starting values follow each factor's fixed marker and loop forever without one:
-        # point them at the first indicator (this changes start values only, not the model)
         for factor, items in spec.measurement.items():
             if sem.first_manifs[factor] is None:
                 sem.first_manifs[factor] = items[0]
+
+
+def _sample(
+    data: pd.DataFrame,
+    spec: ModelSpec,
+    sem: semopy.Model,
+    est: Estimator,
+    *,
+    prepared: ItemData | None,
+    missing: str | None,
+    source: str,
+) -> _Sample:
+    """The analysed rows and their covariance: ML (divisor N) for complete data, EM's for FIML."""
     observed = list(sem.vars["observed"])
     exog = set(sem.vars.get("exogenous", set())) - set(spec.latent)
     fixed_x = [i for i, v in enumerate(observed) if v in exog]
@@ -229,29 +321,38 @@ def estimate(
             "not validated against lavaan yet; use the ML estimator"
         )
     x = items.frame[observed].to_numpy(dtype=float)
-    n = x.shape[0]
+    if how != "fiml":
+        return _Sample(items, observed, fixed_x, how, x, ml_covariance(x))
+    pat = missing_patterns(x)
+    h1 = em_saturated(pat)
+    _check_pd(h1[1], observed, source)
+    return _Sample(items, observed, fixed_x, how, x, h1[1], pat, h1)
+
+
+def _fit(sem: semopy.Model, sample: _Sample, est: Estimator, source: str):
+    """semopy's ML fit to the covariance, then (FIML) the casewise likelihood from those starts."""
+    start_data = None if sample.how == "fiml" else sample.items.frame[sample.observed]
     fiml = None
-    if how == "fiml":
-        pat = missing_patterns(x)
-        h1 = em_saturated(pat)
-        s = h1[1]
-        _check_pd(s, observed, source)
-        start_data = None
-    else:
-        s = ml_covariance(x)
-        start_data = items.frame[observed]
     try:
-        res = _fit_semopy(sem, start_data, _s_frame(s, observed), n, est)
-        if how == "fiml":
+        res = _fit_semopy(sem, start_data, _s_frame(sample.s, sample.observed), sample.n, est)
+        if sample.how == "fiml":
             with threadpool_limits(1), np.errstate(all="ignore"):
-                fiml = fit_fiml(sem, pat, h1, fixed_x, ftol=est.ftol, maxiter=est.maxiter)
+                fiml = fit_fiml(
+                    sem, sample.pat, sample.h1, sample.fixed_x, ftol=est.ftol, maxiter=est.maxiter
+                )
     except np.linalg.LinAlgError:
         raise DataCheckError(f"{source}: the model could not be fitted (singular matrices)") from None
-    sigma = sem.calc_sigma()[0]
+    return res, fiml
+
+
+def _global_fit(
+    sem: semopy.Model, sample: _Sample, sigma: np.ndarray, fiml: FIMLResult | None, source: str
+) -> FitIndices:
+    """Global fit from :mod:`dancerec.indices.fitindices` (FIML: from the casewise log-likelihoods)."""
     npar = len(sem.param_vals)
     try:
         if fiml is not None:
-            fit = fiml_fit_indices(
+            return fiml_fit_indices(
                 logl_h0=fiml.logl_h0,
                 logl_h1=fiml.logl_h1,
                 logl_base=fiml.logl_base,
@@ -259,63 +360,50 @@ def estimate(
                 h1_mean=fiml.h1_mean,
                 sigma=fiml.sigma,
                 mu=fiml.mu,
-                n=n,
-                n_total=items.n_total,
+                n=sample.n,
+                n_total=sample.items.n_total,
                 npar=npar,
-                n_free_means=len(observed) - len(fixed_x),
-                fixed_x=fixed_x,
+                n_free_means=len(sample.observed) - len(sample.fixed_x),
+                fixed_x=sample.fixed_x,
             )
-        else:
-            fit = fit_indices(s, sigma, n, npar, fixed_x=fixed_x)
-            fit = replace(fit, n_total=items.n_total)
+        fit = fit_indices(sample.s, sigma, sample.n, npar, fixed_x=sample.fixed_x)
+        return replace(fit, n_total=sample.items.n_total)
     except np.linalg.LinAlgError:
         raise DataCheckError(
             f"{source}: the estimation ended with a non-positive-definite implied covariance matrix; "
             "the model does not fit these data"
         ) from None
-    robust_se = robust_acov = None
-    if est.name == "mlr" and fiml is not None:
-        fit, fiml = _mlr_fiml(sem, pat, fiml, fit)
-    elif est.name == "mlr":
-        fit, robust_acov = _mlr(sem, x, s, sigma, fit)
-        robust_se = np.sqrt(np.clip(np.diag(robust_acov), 0, None))
-    std = standardized(sem)
+
+
+def _param_results(
+    sem: semopy.Model,
+    spec: ModelSpec,
+    std: pd.DataFrame,
+    sample: _Sample,
+    sigma: np.ndarray,
+    res,
+    fiml: FIMLResult | None,
+    robust_se: np.ndarray | None,
+    fit: FitIndices,
+) -> tuple[pd.DataFrame, FitIndices, tuple[bool, str, int]]:
+    """The parameter table (with intercepts where lavaan has a mean structure) and convergence.
+
+    With sample intercepts, lavaan counts every observed intercept as free: npar/AIC/BIC grow by them."""
+    observed, fixed_x = sample.observed, sample.fixed_x
     if fiml is not None:
         params = param_table(
             sem, spec, std, observed, fiml.se_theta, intercept_rows(sem, fiml, observed, fixed_x)
         )
-        converged, message, iterations = fiml.converged, fiml.message, fiml.iterations
-    else:
-        extra = sample_intercepts(sem, x, sigma, observed, fixed_x) if spec.intercepts else []
-        params = param_table(sem, spec, std, observed, robust_se, extra)
-        converged, message = bool(res.success), str(res.message)
-        iterations = int(getattr(res, "n_it", 0) or 0)
-        if extra:  # lavaan's mean structure: every observed intercept free (saturated), in npar/AIC/BIC
-            k = len(observed) - len(fixed_x)
-            fit = replace(fit, npar=fit.npar + k, aic=fit.aic + 2 * k, bic=fit.bic + k * np.log(n))
-    problems = [] if converged else [f"the optimiser did not converge: {message}"]
-    problems += improper_solutions(params, std)
-    return FittedModel(
-        spec=spec,
-        model=sem,
-        observed=observed,
-        s=s,
-        n=n,
-        n_dropped=items.n_dropped,
-        fixed_x=fixed_x,
-        converged=converged,
-        message=message,
-        iterations=iterations,
-        fit=fit,
-        params=params,
-        estimator=est,
-        problems=problems,
-        n_total=items.n_total,
-        missing=how,
-        dropped_reason=items.reason,
-        fiml=fiml,
-        robust_acov=robust_acov,
-    )
+        return params, fit, (fiml.converged, fiml.message, fiml.iterations)
+    extra = sample_intercepts(sem, sample.x, sigma, observed, fixed_x) if spec.intercepts else []
+    params = param_table(sem, spec, std, observed, robust_se, extra)
+    converged, message = bool(res.success), str(res.message)
+    iterations = int(getattr(res, "n_it", 0) or 0)
+    if extra:  # lavaan's mean structure: every observed intercept free (saturated), in npar/AIC/BIC
+        k = len(observed) - len(fixed_x)
+        n = sample.n
+        fit = replace(fit, npar=fit.npar + k, aic=fit.aic + 2 * k, bic=fit.bic + k * np.log(n))
+    return params, fit, (converged, message, iterations)
 
 
 def _mlr(sem: semopy.Model, x: np.ndarray, s: np.ndarray, sigma: np.ndarray, fit: FitIndices):
@@ -379,62 +467,3 @@ def _check_pd(s: np.ndarray, observed: list[str], source: str) -> None:
         f"{source}: the EM estimate of the item covariance matrix is not positive definite; items are "
         f"linearly dependent, e.g. {observed[i]!r} and {observed[j]!r} correlate {corr[i, j]:.3f}"
     )
-
-
-class MLObjective:
-    """Vectorised ML discrepancy and its analytic gradient on semopy's matrices.
-
-    Hand-written because semopy's ``grad_mlw`` loops over parameters in Python (one einsum per
-    parameter); this one forms the matrix gradients once per call, which makes refits (bootstrap)
-    about an order of magnitude faster. Same objective and parameterisation as semopy's MLW.
-
-    With Sigma = M Psi M' + Theta, M = Lambda C, C = (I - B)^-1 and G = Sigma^-1 - Sigma^-1 S Sigma^-1:
-    dF/dLambda = 2 G M Psi C', dF/dB = 2 M' G M Psi C', dF/dPsi = M' G M, dF/dTheta = G.
-    """
-
-    def __init__(self, model: semopy.Model, s: np.ndarray):
-        self.model = model
-        self.npar = len(model.param_vals)
-        self.set_cov(s)
-
-    def set_cov(self, s: np.ndarray) -> None:
-        self.s = s
-        self.logdet_s = float(np.linalg.slogdet(s)[1])
-        self.p = s.shape[0]
-
-    def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        """F_ML and its gradient; (inf, 0) wherever Sigma or I - B is singular or not finite, so an
-        optimiser backs off instead of crashing (no unguarded inverse: bootstrap resamples hit these)."""
-        try:
-            return self._evaluate(x)
-        except (np.linalg.LinAlgError, ValueError):
-            return np.inf, np.zeros(self.npar)
-
-    def _evaluate(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        m = self.model
-        m.update_matrices(x)
-        beta, lamb, psi, theta = m.matrices[:4]
-        c = np.linalg.inv(m.identity_c - beta)
-        mm = lamb @ c
-        sigma = mm @ psi @ mm.T + theta
-        if not np.all(np.isfinite(sigma)):
-            return np.inf, np.zeros(self.npar)
-        try:
-            chol = np.linalg.cholesky(sigma)
-        except np.linalg.LinAlgError:
-            return np.inf, np.zeros(self.npar)
-        logdet = 2.0 * float(np.log(np.diag(chol)).sum())
-        inv = np.linalg.inv(sigma)
-        inv_s = inv @ self.s
-        f = logdet - self.logdet_s + float(np.trace(inv_s)) - self.p
-        g = inv - inv_s @ inv
-        mg = mm.T @ g
-        psi_ct = psi @ c.T
-        grads = (2.0 * mg @ mm @ psi_ct, 2.0 * g @ mm @ psi_ct, mg @ mm, g)
-        out = np.zeros(self.npar)
-        for gm, (r1, r2) in zip(grads, m.param_ranges, strict=False):
-            if r1:
-                out += np.bincount(r2, weights=gm[r1], minlength=self.npar)
-        if not (np.isfinite(f) and np.all(np.isfinite(out))):
-            return np.inf, np.zeros(self.npar)
-        return f, out
