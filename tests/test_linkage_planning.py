@@ -143,3 +143,13 @@ def test_sem_path_fit_failure_counts_as_a_miss():
     result = plan_power(n_per_group=(20,), rho=(0.5,), n_dimensions=2, n_sims=2, sem=True)
     row = result.table[result.table["analysis"].str.startswith("SEM path")].iloc[0]
     assert row["power"] == 0 and row["n_failed"] == 2
+
+
+def test_plan_cli_sem_option(tmp_path):
+    out = tmp_path / "plan.json"
+    args = ["link", "plan", "--n", "60", "--rho", "0.5", "--n-sims", "3", "--dimensions", "2", "--sem"]
+    result = runner.invoke(app, [*args, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    analyses = [row["analysis"] for row in payload["power"]]
+    assert "SEM path (24 paths, holm)" in analyses and payload["settings"]["sem"] is True
