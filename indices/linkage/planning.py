@@ -14,7 +14,9 @@ Per-user metrics come from :func:`.simulate.per_user_metrics` (recommender-like:
 precision/NDCG/serendipity tied to it); with ``normal_metrics=True`` the focal metric is normal within
 groups, which is what the closed-form checks assume. Answers are continuous items (``items`` per
 dimension, equal loadings chosen so each dimension score has reliability R), not the Likert survey
-simulator, so that R is exact.
+simulator, so that R is exact. The optional SEM path (``sem=True``) is the exception: its studies are Likert answers
+of the instrument from the survey simulator (:func:`.simulate.simulate_sem_design`), fitted with
+:func:`.sem.metrics_sem` as ``link`` fits them.
 
 :func:`design_sensitivity` gives, for a finished linkage, the smallest effects its design could detect at
 80% power (closed forms: Fisher z for Spearman's rho with the Fieller–Hartley–Pearson variance 1.06 / (n - 3),
