@@ -15,7 +15,8 @@ from dancerec.indices.linkage.planning import (
     simulate_design,
     spearman_power,
 )
-from dancerec.indices.linkage.simulate import simulate_linked_study
+from dancerec.indices.linkage.sem import metrics_sem
+from dancerec.indices.linkage.simulate import simulate_linked_study, simulate_sem_design
 from statsmodels.stats.power import FTestAnovaPower
 from typer.testing import CliRunner
 
@@ -105,3 +106,50 @@ def test_design_sensitivity_inverts_the_closed_forms():
         < rows.at["user correlation, exploratory family", "minimum_detectable"]
     )
     assert "80% power" in sentence and f"{n} linked respondents in 3 groups" in sentence
+
+
+SEM_PREDICTORS = ["recall@10", "novelty@10", "serendipity@10"]
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.4])
+def test_sem_design_plants_rho_as_the_standardised_path(rho):
+    # Likert answers from the survey simulator; the SEM of `link` recovers the planted within-group
+    # correlation as the standardised recall -> usefulness path (the other metrics carry no link)
+    items, structure, metrics, group = simulate_sem_design(
+        n_groups=2, n_per_group=1500, rho=rho, f=0.5, seed=4
+    )
+    assert items.shape == (3000, 30) and (group.value_counts() == 1500).all()
+    sem = metrics_sem(items, structure, metrics[SEM_PREDICTORS], group=group, seed=0)
+    paths = sem.paths.set_index(["metric", "dimension"])
+    assert paths.at[("recall@10", "usefulness"), "std"] == pytest.approx(rho, abs=0.05)
+    assert abs(paths.at[("novelty@10", "usefulness"), "std"]) < 0.05
+
+
+def test_sem_path_power_is_high_for_a_large_effect_and_near_alpha_without_one():
+    result = plan_power(n_per_group=(60,), rho=(0.0, 0.5), n_dimensions=2, n_sims=10, sem=True, seed=5)
+    sem = result.table[result.table["analysis"].str.startswith("SEM path")].set_index("rho")
+    assert list(sem.index) == [0.0, 0.5] and (sem["n_failed"] == 0).all()
+    assert sem["analysis"].iloc[0] == "SEM path (24 paths, holm)"  # 3 predictors x 8 dimensions
+    assert sem.at[0.5, "power"] >= 0.8 and sem.at[0.0, "power"] <= 0.2
+    assert (sem["ci_low"] <= sem["power"] + 1e-12).all() and (sem["power"] <= sem["ci_high"] + 1e-12).all()
+    assert result.settings["sem"] is True
+    # default: no SEM row (it is slower)
+    plain = plan_power(n_per_group=(20,), rho=(0.3,), n_dimensions=2, n_sims=2)
+    assert not plain.table["analysis"].str.startswith("SEM").any()
+
+
+def test_sem_path_fit_failure_counts_as_a_miss():
+    # 3 x 20 respondents are too few for the 30-item SEM: every study fails, power 0, reported as failed
+    result = plan_power(n_per_group=(20,), rho=(0.5,), n_dimensions=2, n_sims=2, sem=True)
+    row = result.table[result.table["analysis"].str.startswith("SEM path")].iloc[0]
+    assert row["power"] == 0 and row["n_failed"] == 2
+
+
+def test_plan_cli_sem_option(tmp_path):
+    out = tmp_path / "plan.json"
+    args = ["link", "plan", "--n", "60", "--rho", "0.5", "--n-sims", "3", "--dimensions", "2", "--sem"]
+    result = runner.invoke(app, [*args, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    analyses = [row["analysis"] for row in payload["power"]]
+    assert "SEM path (24 paths, holm)" in analyses and payload["settings"]["sem"] is True

@@ -152,6 +152,14 @@ def plan(
     n_sims: Annotated[int, typer.Option("--n-sims", help="Simulated studies per design cell.")] = 200,
     adjust: Annotated[str, typer.Option("--adjust", help="holm, bh or none (as in `link`).")] = "holm",
     seed: Annotated[int, typer.Option("--seed", help="Simulation seed.")] = 0,
+    sem: Annotated[
+        bool,
+        typer.Option(
+            "--sem/--no-sem",
+            help="Also the SEM path recall@10 -> usefulness (Likert answers from the survey simulator, "
+            "the SEM of `link`; off by default because each simulated study then fits an SEM, ~0.25 s).",
+        ),
+    ] = False,
     figure: Annotated[
         Path | None, typer.Option("--figure", help="Save the power curve here (.png or .svg).")
     ] = None,
@@ -177,6 +185,7 @@ def plan(
             n_dimensions=dimensions,
             n_sims=n_sims,
             adjust=adjust,
+            sem=sem,
             seed=seed,
             progress=lambda done, total: bar.update(task, completed=done),
         )

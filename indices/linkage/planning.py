@@ -14,7 +14,9 @@ Per-user metrics come from :func:`.simulate.per_user_metrics` (recommender-like:
 precision/NDCG/serendipity tied to it); with ``normal_metrics=True`` the focal metric is normal within
 groups, which is what the closed-form checks assume. Answers are continuous items (``items`` per
 dimension, equal loadings chosen so each dimension score has reliability R), not the Likert survey
-simulator, so that R is exact.
+simulator, so that R is exact. The optional SEM path (``sem=True``) is the exception: its studies are Likert answers
+of the instrument from the survey simulator (:func:`.simulate.simulate_sem_design`), fitted with
+:func:`.sem.metrics_sem` as ``link`` fits them.
 
 :func:`design_sensitivity` gives, for a finished linkage, the smallest effects its design could detect at
 80% power (closed forms: Fisher z for Spearman's rho with the Fieller–Hartley–Pearson variance 1.06 / (n - 3),
@@ -30,12 +32,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from dancerec.indices.linkage._common import DEFAULT_K, DEFAULT_PREDICTORS, metric_column
 from dancerec.indices.linkage.calibration import wilson
 from dancerec.indices.linkage.correlations import user_correlations
 from dancerec.indices.linkage.group import group_tests
 from dancerec.indices.linkage.multiplicity import DEFAULT_ALPHA
-from dancerec.indices.linkage.simulate import per_user_metrics
+from dancerec.indices.linkage.sem import metrics_sem
+from dancerec.indices.linkage.simulate import per_user_metrics, simulate_sem_design
 from scipy import stats
+
+from dancerec.errors import UserError
 
 FOCAL_METRIC, FOCAL_DIMENSION = "recall@10", "usefulness"
 OTHER_DIMENSIONS = (
@@ -167,6 +173,34 @@ def _cell(
     return hits
 
 
+def _sem_cell(
+    design: dict[str, Any], n_sims: int, seed: int, adjust: str, alpha: float
+) -> tuple[int, int, int]:
+    """(detections, failed fits, paths in the family) of the SEM path over ``n_sims`` Likert studies.
+
+    Each study is analysed as ``link`` analyses it: :func:`~.sem.metrics_sem` with the default
+    predictors (within-group z-scored, group dummies), the path family adjusted together; a detection
+    is adjusted p < ``alpha`` for ``FOCAL_METRIC`` → ``FOCAL_DIMENSION``. A study whose SEM cannot be
+    fitted (``link`` would report "the SEM was not fitted") counts as no detection.
+    """
+    predictors = [metric_column(p, DEFAULT_K) for p in DEFAULT_PREDICTORS]
+    hits = failed = m = 0
+    for s in range(n_sims):
+        items, structure, metrics, group = simulate_sem_design(seed=seed + s, **design)
+        try:
+            fit = metrics_sem(
+                items, structure, metrics[predictors], group=group, seed=seed + s, adjust=adjust
+            )
+        except UserError:
+            failed += 1
+            continue
+        paths = fit.paths
+        m = max(m, len(paths))
+        focal = paths[(paths["metric"] == FOCAL_METRIC) & (paths["dimension"] == FOCAL_DIMENSION)]
+        hits += bool(len(focal) and focal["p_adj"].iloc[0] < alpha)
+    return hits, failed, m or len(predictors) * (len(OTHER_DIMENSIONS) + 1)
+
+
 def plan_power(
     *,
     n_groups: int = 3,
@@ -180,11 +214,20 @@ def plan_power(
     adjust: str = "holm",
     alpha: float = DEFAULT_ALPHA,
     normal_metrics: bool = False,
+    sem: bool = False,
+    instrument: str = "dance-music-30",
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> PowerResult:
     """Simulated power of the within-group user-level correlation (as a pre-registered test, and as one
-    of the exploratory metric x dimension family) and of the group test, over a grid of n and rho."""
+    of the exploratory metric x dimension family) and of the group test, over a grid of n and rho.
+
+    ``sem=True`` adds the SEM path ``recall@10 → usefulness`` (off by default: each simulated study is
+    then also drawn as Likert answers of ``instrument`` by the survey simulator and an SEM is fitted,
+    about 0.25 s per study). Its row counts adjusted p < α over the SEM-path family (all predictor →
+    dimension paths, ``adjust``); ``reliability`` and ``items`` do not apply to it (the instrument's own
+    items and loadings do); ``n_failed`` counts studies whose SEM could not be fitted (too few
+    respondents for the model), which count as misses."""
     rows, cells = [], [(n, r) for n in n_per_group for r in rho]
     base = {
         "n_groups": n_groups,
@@ -198,12 +241,19 @@ def plan_power(
     for i, (n, r) in enumerate(cells):
         first_of_n = r == rho[0]  # the group test does not depend on rho: simulate it once per n
         hits = _cell({**base, "n_per_group": n, "rho": r}, n_sims, seed + 7919 * i, adjust, alpha, first_of_n)
+        failed = dict.fromkeys(hits, 0)
         analyses = [
             ("user correlation, confirmatory (1 test)", "confirmatory"),
             (f"user correlation, exploratory ({m_user} tests, {adjust})", "exploratory"),
         ]
         if first_of_n:
             analyses.append((f"group test ({n_dimensions} dimensions, {adjust})", "group"))
+        if sem:
+            sem_design = {"n_groups": n_groups, "n_per_group": n, "rho": r, "f": f, "instrument": instrument}
+            hits["sem"], failed["sem"], m_sem = _sem_cell(
+                sem_design, n_sims, seed + 7919 * i + 1, adjust, alpha
+            )
+            analyses.append((f"SEM path ({m_sem} paths, {adjust})", "sem"))
         for label, key in analyses:
             lo, hi = wilson(hits[key], n_sims)
             rows.append(
@@ -216,12 +266,22 @@ def plan_power(
                     "ci_low": lo,
                     "ci_high": hi,
                     "n_sims": n_sims,
+                    "n_failed": failed[key],
                 }
             )
         if progress:
             progress(i + 1, len(cells))
     return PowerResult(
-        pd.DataFrame(rows), {**base, "n_sims": n_sims, "adjust": adjust, "alpha": alpha, "seed": seed}
+        pd.DataFrame(rows),
+        {
+            **base,
+            "n_sims": n_sims,
+            "adjust": adjust,
+            "alpha": alpha,
+            "seed": seed,
+            "sem": sem,
+            **({"instrument": instrument} if sem else {}),
+        },
     )
 
 

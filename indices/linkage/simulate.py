@@ -128,3 +128,78 @@ def simulate_linked_study(
         runs=runs,
         dimensions=list(inst.dimensions),
     )
+
+
+def simulate_sem_design(
+    *,
+    n_groups: int,
+    n_per_group: int,
+    rho: float,
+    f: float = 0.0,
+    focal_metric: str = "recall@10",
+    focal_dimension: str = "usefulness",
+    instrument: str = "dance-music-30",
+    careless_rate: float = 0.0,
+    missing_rate: float = 0.0,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, dict[str, list[str]], pd.DataFrame, pd.Series]:
+    """One simulated study for the SEM-path power of the planner: Likert answers from the survey
+    subsystem's simulator, per-user metrics from :func:`per_user_metrics`.
+
+    Each respondent's latent ``focal_dimension`` is shifted by ``c * z`` where ``z`` is their
+    ``focal_metric`` standardised *within their group* and ``c = rho / sqrt(1 - rho**2)``: the simulator's
+    latent scores have unit variance and are independent of ``z``, so the within-group correlation of the
+    metric with the shifted latent dimension is exactly ``rho``. The groups' latent means on that
+    dimension are spaced evenly with Cohen's f = ``f`` (the between-group part the SEM's group dummies
+    absorb); offline quality rises with the group index as in :func:`simulate_linked_study`.
+
+    Returns ``(items, structure, metrics, group)`` as ``link`` hands them to
+    :func:`~dancerec.indices.linkage.sem.metrics_sem`: reverse-recoded item answers, dimension → items,
+    per-user metric columns and each respondent's group, all on the respondent index.
+    """
+    from dancerec.survey.instrument import load_instrument
+    from dancerec.survey.scoring import recode_reverse
+    from dancerec.survey.simulate import simulate_responses
+
+    if not -1 < rho < 1:
+        raise ValueError("rho must be in (-1, 1)")
+    rng = np.random.default_rng(seed)
+    inst = load_instrument(instrument)
+    if focal_dimension not in inst.dimensions:
+        raise ValueError(f"instrument {instrument!r} has no dimension {focal_dimension!r}")
+    groups = [chr(ord("A") + i) for i in range(n_groups)]
+    quality = np.linspace(0, 2, n_groups) if n_groups > 1 else np.zeros(1)
+    metrics = pd.concat(
+        [per_user_metrics(float(q), n_per_group, int(rng.integers(2**31))) for q in quality],
+        ignore_index=True,
+    )
+    width = len(str(len(metrics)))
+    metrics.index = pd.Index([f"R{i + 1:0{width}d}" for i in range(len(metrics))], name="respondent_id")
+    group = pd.Series(np.repeat(groups, n_per_group), index=metrics.index, name="group")
+    focal = metrics[focal_metric]
+    centred = focal - focal.groupby(group).transform("mean")
+    sd = centred.groupby(group).transform("std", ddof=0).replace(0, np.nan)
+    z = (centred / sd).fillna(0.0)
+    means = np.linspace(-1, 1, n_groups) if n_groups > 1 else np.zeros(1)
+    if n_groups > 1:
+        means = means / means.std() * f
+    shift = pd.DataFrame(
+        {focal_dimension: np.repeat(means, n_per_group) + rho / np.sqrt(1 - rho**2) * z.to_numpy()},
+        index=metrics.index,
+    )
+    sim = simulate_responses(
+        inst,
+        seed=int(rng.integers(2**31)),
+        respondents=pd.DataFrame({"group": group, "user_id": metrics["user_id"]}),
+        latent_shift=shift,
+        group_quality=dict.fromkeys(groups, 0.0),
+        careless_rate=careless_rate,
+        missing_rate=missing_rate,
+    )
+    structure = inst.dimension_items(include_attention=False)
+    item_ids = [i for its in structure.values() for i in its]
+    responses = sim.responses
+    items = recode_reverse(responses[item_ids], inst)
+    items.index = metrics.index
+    cols = [c for c in metrics.columns if "@" in c]
+    return items, structure, metrics[cols], group
