@@ -14,7 +14,14 @@ from typing import Any
 def lazy_exports(
     package: str, exports: Mapping[str, str], namespace: dict[str, Any]
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]], list[str]]:
-    """``(__getattr__, __dir__, __all__)`` for ``package`` exporting ``{name: submodule}``."""
+    """``(__getattr__, __dir__, __all__)`` for ``package`` exporting ``{name: submodule}``.
+
+    A public name must not be a submodule's name too: importing the submodule sets the package attribute
+    to the module, so ``from package import name`` would return the module (refused here).
+    """
+    clash = sorted(set(exports) & set(exports.values()))
+    if clash:
+        raise ImportError(f"{package}: public name(s) {clash} shadow submodules of the same name")
 
     def __getattr__(name: str) -> Any:
         if name not in exports:

@@ -5,7 +5,8 @@ dancerec.indices`` stays light (heavy libraries — factor_analyzer and scikit-l
 the functions that use them; the factor_analyzer shim in :mod:`dancerec.indices._compat` is applied when
 factor_analyzer is first used)::
 
-    from dancerec.indices import from_study, run_battery, fit_cfa, fit_sem, reliability
+    from dancerec.indices import from_study, run_battery, fit_cfa, fit_sem
+    from dancerec.indices.reliability import reliability   # (a submodule of the same name: import it)
 
     src = from_study(study)                          # items, structure, groups of a study's responses
     cfa = fit_cfa(src.items, src.structure)          # ML, FIML when answers are missing
@@ -24,7 +25,6 @@ _EXPORTS = {
     # item analysis, reliability, factorability, EFA
     "item_analysis": "items",
     "cronbach_alpha": "reliability",
-    "reliability": "reliability",
     "ReliabilityResult": "reliability",
     "parallel_analysis": "parallel",
     "fit_efa": "efa",

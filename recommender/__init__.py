@@ -21,7 +21,6 @@ _EXPORTS = {
     "EASE": "baselines",
     "ALS": "baselines",
     "ContentTFIDF": "baselines",
-    "evaluate": "evaluate",
     "Evaluation": "evaluate",
     "Experiment": "experiment",
     "ExperimentResult": "experiment",

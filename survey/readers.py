@@ -166,15 +166,20 @@ def decode_text(path: Path, data: bytes, encoding: str | None = None) -> tuple[s
 
 
 def _gb2312_share(text: str) -> float:
-    """Share of the non-ASCII characters of ``text`` that are in GB2312 (common simplified Chinese)."""
-    wide = [ch for ch in text if ord(ch) > 127]
+    """Share of the non-ASCII characters of ``text`` that read as common simplified Chinese: in GB2312,
+    and not wedged between two ASCII letters. A Latin-1 word read as GB18030 turns each pair of accented
+    letters into one Chinese character inside the word ("Größe" → "Gr鲞e"); real Chinese text does not
+    sit inside Latin words."""
+    wide = [i for i, ch in enumerate(text) if ord(ch) > 127]
     if not wide:
         return 1.0
     ok = 0
-    for ch in wide:
+    for i in wide:
+        inside_word = 0 < i < len(text) - 1 and text[i - 1].isascii() and text[i - 1].isalpha()
+        inside_word = inside_word and text[i + 1].isascii() and text[i + 1].isalpha()
         try:
-            ch.encode("gb2312")
-            ok += 1
+            text[i].encode("gb2312")
+            ok += not inside_word
         except UnicodeEncodeError:
             pass
     return ok / len(wide)

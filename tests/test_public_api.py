@@ -22,6 +22,16 @@ def test_every_public_name_resolves(package):
         module.no_such_name  # noqa: B018
 
 
+@pytest.mark.parametrize("package", SUBSYSTEMS)
+def test_no_public_name_is_shadowed_by_a_submodule(package):
+    """`from package import x` must give the function even after the submodule `x` was imported."""
+    import pkgutil
+
+    module = importlib.import_module(package)
+    submodules = {info.name for info in pkgutil.iter_modules(module.__path__)}
+    assert not set(module.__all__) & submodules
+
+
 def test_importing_the_subsystems_loads_no_heavy_library():
     code = (
         "import sys, dancerec.survey, dancerec.indices, dancerec.recommender; "

@@ -43,6 +43,8 @@ from scipy import stats
 
 from dancerec.errors import UserError
 
+#: the correction named in running text
+ADJUST_NAMES = {"holm": "Holm", "bh": "Benjamini–Hochberg", "none": "no correction"}
 FOCAL_METRIC, FOCAL_DIMENSION = "recall@10", "usefulness"
 OTHER_DIMENSIONS = (
     "content",
@@ -367,7 +369,7 @@ def design_sensitivity(
     ]
     sentence = (
         f"With {n} linked respondents in {g} groups, this study had {target:.0%} power (two-sided α = {alpha:g}, "
-        f"Bonferroni step of {result.adjust}) to detect "
+        f"Bonferroni step of {ADJUST_NAMES.get(result.adjust, result.adjust)}) to detect "
         + "; ".join(parts)
         + ". Smaller effects could have gone unseen."
         if parts
