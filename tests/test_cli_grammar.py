@@ -193,8 +193,9 @@ def test_sem_with_wlsmv_from_the_cli_equals_the_library(tmp_path):
 
 
 def test_a_text_where_a_model_parameter_is_a_number_is_a_user_error():
-    from dancerec.errors import UserError
     from dancerec.recommender.registry import make_model
+
+    from dancerec.errors import UserError
 
     with pytest.raises(UserError, match="parameter 'l2' of model 'ease' must be a number, not 'abc'"):
         make_model("ease", l2="abc")
