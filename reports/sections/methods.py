@@ -67,12 +67,16 @@ FORMULAS: list[tuple[str, Markup]] = [
         Markup("<i>p</i><sub>(<i>j</i>)</sub> · (<i>m</i> − <i>j</i> + 1), made monotone, capped at 1"),
     ),
     (
-        "Mixed model",
+        "Linkage regression",
         Markup(
-            "<i>y</i><sub><i>ug</i></sub> = <i>β</i><sub>0</sub> + Σ<i>β</i><sub><i>m</i></sub><i>z</i><sub><i>m,u</i></sub> + <i>u</i><sub><i>g</i></sub> + <i>ε</i><sub><i>ug</i></sub>, <i>u</i><sub><i>g</i></sub> ~ N(0, <i>τ</i>²)"
+            "<i>y</i><sub><i>ug</i></sub> = <i>α</i><sub><i>g</i></sub> + Σ<i>β</i><sub><i>m</i></sub>"
+            "(<i>z</i><sub><i>m,u</i></sub> − <i>z̄</i><sub><i>m,g</i></sub>) + <i>ε</i><sub><i>ug</i></sub>: "
+            "group fixed effects <i>α</i><sub><i>g</i></sub>, metrics centred within groups (HC3 SEs), so "
+            "<i>β</i> is a within-group association"
         ),
     ),
 ]
+
 THRESHOLDS: list[tuple[str, str]] = [
     ("Cronbach's alpha, CR, omega", "≥ .70"),
     ("AVE", "≥ .50; √AVE above every inter-factor correlation (Fornell & Larcker, 1981)"),
@@ -82,7 +86,7 @@ THRESHOLDS: list[tuple[str, str]] = [
     ("SRMR", "≤ .08"),
     ("Measurement invariance", "ΔCFI ≤ .01 between nested models"),
     ("Multivariate outliers", "Mahalanobis distance, p < .001"),
-    ("Significance", "α = .05, two-sided; Holm-adjusted within each family of tests"),
+    ("Significance", "α = .05, two-sided; adjusted p within each named family (Holm by default)"),
 ]
 
 
