@@ -70,8 +70,11 @@ def test_second_report_reuses_stored_results_and_is_identical(tmp_path):
     # one answer changes: every result that read the survey is stale, the offline comparison is not
     with study.transaction() as con:
         con.execute(
-            "UPDATE survey_answer SET value = 6 - value WHERE (respondent_id, item_id) IN "
-            "(SELECT respondent_id, item_id FROM survey_answer ORDER BY ALL LIMIT 1)"
+            # always a different value (6 - value leaves a 3 unchanged, and the first row depends on the
+            # study's random pseudonymisation secret)
+            "UPDATE survey_answer SET value = CASE WHEN value = 5 THEN 4 ELSE value + 1 END "
+            "WHERE (respondent_id, item_id) IN "
+            "(SELECT respondent_id, item_id FROM survey_answer WHERE value IS NOT NULL ORDER BY ALL LIMIT 1)"
         )
     third = _report(root, tmp_path / "c.html")
     assert "stored results reused: recommender.compare" in third
