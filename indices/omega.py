@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from dancerec.indices._threads import single_blas_thread
-from dancerec.indices.parallel import _smc, pairwise_correlation
+from dancerec.indices.parallel import pairwise_correlation
 
 from dancerec.errors import UserError
 
@@ -48,24 +48,9 @@ class OmegaHierarchical:
 
 def _one_factor_loadings(r: np.ndarray) -> np.ndarray:
     """Loadings of a one-factor minres solution (psych ``fa(r, 1)``), oriented to a positive sum."""
-    from dancerec.indices.parallel import _minres_residual
-    from scipy import optimize
+    from dancerec.indices.parallel import minres_one_factor
 
-    smc = _smc(r)
-    upper = max(float(np.max(smc)), 1.0)
-    iu = np.triu_indices(len(r), 1)
-    res = optimize.minimize(
-        _minres_residual,
-        1.0 - smc,
-        args=(r, iu),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=[(0.005, upper)] * len(r),
-        options={"ftol": 1e-14, "gtol": 1e-10, "maxiter": 2000},
-    )
-    s = r.copy()
-    np.fill_diagonal(s, 1.0 - res.x)
-    vals, vecs = np.linalg.eigh(s)
+    vals, vecs = minres_one_factor(r)
     load = vecs[:, -1] * np.sqrt(max(vals[-1], 0.0))
     return load if load.sum() >= 0 else -load
 

@@ -111,11 +111,12 @@ def _minres_residual(
     return f, grad
 
 
-def minres_one_factor_values(r: np.ndarray) -> np.ndarray:
-    """Eigenvalues of R with the one-factor minres communalities on the diagonal, largest first.
+def minres_one_factor(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues and eigenvectors (ascending) of R with the one-factor minres uniquenesses removed.
 
-    As psych's ``fa(r, nfactors = 1, fm = "minres")$values``: the uniquenesses minimise the sum of
-    squared off-diagonal residuals (L-BFGS-B, bounds [.005, max(SMC, 1)], start 1 - SMC).
+    As psych's ``fa(r, nfactors = 1, fm = "minres")``: the uniquenesses minimise the sum of squared
+    off-diagonal residuals (L-BFGS-B, bounds [.005, max(SMC, 1)], start 1 - SMC). The last eigenpair is
+    the factor; parallel analysis and omega's general factor both start from it.
     """
     from scipy import optimize
 
@@ -133,7 +134,13 @@ def minres_one_factor_values(r: np.ndarray) -> np.ndarray:
     )
     s = r.copy()
     np.fill_diagonal(s, 1.0 - res.x)
-    vals, vecs = np.linalg.eigh(s)
+    return np.linalg.eigh(s)
+
+
+def minres_one_factor_values(r: np.ndarray) -> np.ndarray:
+    """Eigenvalues of R with the one-factor minres communalities on the diagonal, largest first
+    (psych's ``fa(r, nfactors = 1, fm = "minres")$values``)."""
+    vals, vecs = minres_one_factor(r)
     h2 = vecs[:, -1] ** 2 * max(vals[-1], 100 * np.finfo(float).eps)
     reduced = r.copy()
     np.fill_diagonal(reduced, h2)
