@@ -54,6 +54,39 @@ class RobustFit:
         return out
 
 
+def _robust_fit(
+    chi2: float,
+    df: int,
+    baseline_chi2: float,
+    baseline_df: int,
+    n: int,
+    c: float,
+    cb: float,
+    robust: tuple[float, float, float, float],
+) -> RobustFit:
+    """Scaled and robust fit indices from the ML χ² and its Yuan–Bentler scaling factors (``c`` model,
+    ``cb`` baseline). ``robust`` is (χ², c, baseline χ², baseline c) for the robust CFI/TLI/RMSEA: the same
+    statistics with complete data; lavaan's FIML-corrected ones under FIML."""
+    t_s, tb_s = chi2 / c, baseline_chi2 / cb
+    df2 = c * df
+    t_r, c_r, tb_r, cb_r = robust
+    return RobustFit(
+        scaling_factor=c,
+        chi2_scaled=t_s,
+        pvalue_scaled=float(stats.chi2.sf(t_s, df)),
+        baseline_chi2_scaled=tb_s,
+        baseline_scaling_factor=cb,
+        cfi_scaled=_cfi(t_s, df, tb_s, baseline_df),
+        tli_scaled=_tli(t_s, df, tb_s, baseline_df),
+        rmsea_scaled=math.sqrt(max(chi2 / (n * df2) - 1.0 / n, 0.0)),
+        rmsea_ci_scaled=_rmsea_ci(chi2, df2, n),
+        cfi_robust=_cfi(t_r, df, tb_r, baseline_df, c_r, cb_r),
+        tli_robust=_tli(t_r, df, tb_r, baseline_df, c_r, cb_r),
+        rmsea_robust=math.sqrt(max(t_r / (n * df) - c_r / n, 0.0)),
+        rmsea_ci_robust=_rmsea_ci(t_r / c_r, df, n, c_r),
+    )
+
+
 def _scores(e: np.ndarray, w: np.ndarray, dsig: list[np.ndarray]) -> np.ndarray:
     """Casewise scores (n x k): -1/2 tr(W dS_k) + 1/2 e_i' W dS_k W e_i."""
     ew = e @ w
@@ -135,23 +168,7 @@ def mlr_statistics(
     bb = sb.T @ sb / n
     tr_b = float(np.sum(np.diag(bb) * 2.0 * var**2))
     cb = (tr_h1 - tr_b) / baseline_df
-    t_s, tb_s = chi2 / c, baseline_chi2 / cb
-    df2 = c * df
-    robust = RobustFit(
-        scaling_factor=c,
-        chi2_scaled=t_s,
-        pvalue_scaled=float(stats.chi2.sf(t_s, df)),
-        baseline_chi2_scaled=tb_s,
-        baseline_scaling_factor=cb,
-        cfi_scaled=_cfi(t_s, df, tb_s, baseline_df),
-        tli_scaled=_tli(t_s, df, tb_s, baseline_df),
-        rmsea_scaled=math.sqrt(max(chi2 / (n * df2) - 1.0 / n, 0.0)),
-        rmsea_ci_scaled=_rmsea_ci(chi2, df2, n),
-        cfi_robust=_cfi(chi2, df, baseline_chi2, baseline_df, c, cb),
-        tli_robust=_tli(chi2, df, baseline_chi2, baseline_df, c, cb),
-        rmsea_robust=math.sqrt(max(chi2 / (n * df) - c / n, 0.0)),
-        rmsea_ci_robust=_rmsea_ci(t_s, df, n, c),
-    )
+    robust = _robust_fit(chi2, df, baseline_chi2, baseline_df, n, c, cb, (chi2, c, baseline_chi2, cb))
     acov = e_inv @ b0 @ e_inv / n
     return robust, acov
 
@@ -323,25 +340,9 @@ def mlr_fiml_statistics(
     eb_diag = np.concatenate([nj / (n * var_b), nj / (2.0 * n * var_b**2)])
     tr_b = float(np.sum(np.diag(bb) / eb_diag))
     cb = (tr_h1 - tr_b) / baseline_df
-    t_s, tb_s = chi2 / c, baseline_chi2 / cb
-    df2 = c * df
     t3, c3, tb3, cb3 = _fiml_corrected(
         pat, mu, sigma, h1_mean, h1_cov, dsig, free_mu, df, baseline_df, a1, b1
     )
-    robust = RobustFit(
-        scaling_factor=c,
-        chi2_scaled=t_s,
-        pvalue_scaled=float(stats.chi2.sf(t_s, df)),
-        baseline_chi2_scaled=tb_s,
-        baseline_scaling_factor=cb,
-        cfi_scaled=_cfi(t_s, df, tb_s, baseline_df),
-        tli_scaled=_tli(t_s, df, tb_s, baseline_df),
-        rmsea_scaled=math.sqrt(max(chi2 / (n * df2) - 1.0 / n, 0.0)),
-        rmsea_ci_scaled=_rmsea_ci(chi2, df2, n),
-        cfi_robust=_cfi(t3, df, tb3, baseline_df, c3, cb3),
-        tli_robust=_tli(t3, df, tb3, baseline_df, c3, cb3),
-        rmsea_robust=math.sqrt(max(t3 / (n * df) - c3 / n, 0.0)),
-        rmsea_ci_robust=_rmsea_ci(t3 / c3, df, n, c3),
-    )
+    robust = _robust_fit(chi2, df, baseline_chi2, baseline_df, n, c, cb, (t3, c3, tb3, cb3))
     acov = e_inv @ b0 @ e_inv / n
     return robust, acov
