@@ -8,7 +8,7 @@ current folder.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -25,6 +25,7 @@ __all__ = [
     "open_study",
     "print_table",
     "progress",
+    "store_result",
     "study_path",
     "to_jsonable",
     "write_json",
@@ -73,3 +74,27 @@ def excluded_flags(study: Study | None, option: str | None) -> list[str]:
 def open_study(path: Path | None) -> Study:
     """Open the study named by ``--study`` (either position), ``$DANCEREC_STUDY`` or the current folder."""
     return Study.locate(study_path(path))
+
+
+def store_result(
+    study: Study | None, kind: str, settings: dict[str, Any], result: Any, *, recommender: bool = False
+) -> None:
+    """Keep ``result`` in the study (stored results, keyed by the tables read and ``settings``) so that
+    ``dancerec report`` can reuse it. ``recommender``: the result also read the recommender runs.
+
+    Nothing is stored without a study (a --data file). A result that cannot be encoded is still printed;
+    the command says it was not stored.
+    """
+    if study is None:
+        return
+    from dancerec.results import result_key, save_result, study_fingerprint
+
+    fingerprint = study_fingerprint(study, recommender=recommender)
+    try:
+        save_result(
+            study, kind, result_key(kind, fingerprint, settings), settings, result, fingerprint=fingerprint
+        )
+    except TypeError as exc:
+        console.print(f"[dim]{kind}: result not stored ({exc})[/]", highlight=False)
+        return
+    console.print(f"[dim]stored as {kind} in the study (dancerec report reuses it)[/]", highlight=False)

@@ -17,6 +17,7 @@ from dancerec.cli.common import (
     StudyOption,
     console,
     print_table,
+    store_result,
     write_json,
 )
 from dancerec.cli.indices_common import (
@@ -29,7 +30,6 @@ from dancerec.cli.indices_common import (
     header,
     note,
     source,
-    store,
 )
 from dancerec.cli.validators import image_file
 from dancerec.errors import UserError
@@ -68,7 +68,7 @@ def items(
                 for dim, g in negative.groupby("dimension", sort=False)
             ]
         )
-    store(st, "indices.items", {"exclude_flagged": exclude_flagged, "model": str(model or "")}, table)
+    store_result(st, "indices.items", {"exclude_flagged": exclude_flagged, "model": str(model or "")}, table)
     write_json(json_path, {"n": len(src.items), "items": table})
 
 
@@ -177,7 +177,7 @@ def reliability(
     for key in ("alpha", "omega", "cr", "ave"):
         console.print(f"[dim]{key}: {res.definitions[key]}[/]", highlight=False)
     settings = {"exclude_flagged": exclude_flagged, "model": str(model or ""), "htmt": htmt_method}
-    store(st, "indices.reliability", {**settings, "alpha_sample": alpha_sample}, res)
+    store_result(st, "indices.reliability", {**settings, "alpha_sample": alpha_sample}, res)
     write_json(json_path, payload)
 
 
@@ -264,7 +264,7 @@ def efa(
 
         console.print(f"scree plot: {scree_plot(pa, plot)}")
     settings = {"exclude_flagged": exclude_flagged, "model": str(model or ""), "method": method}
-    store(st, "indices.efa", {**settings, "rotation": rotation, "n_factors": res.n_factors}, res)
+    store_result(st, "indices.efa", {**settings, "rotation": rotation, "n_factors": res.n_factors}, res)
     write_json(json_path, _efa_json(res, fac))
 
 
@@ -359,7 +359,7 @@ def groups(
         from dancerec.indices.plots import group_means_plot
 
         console.print(f"plot: {group_means_plot(res, plot)}")
-    store(st, "indices.groups", {"exclude_flagged": exclude_flagged, "method": method}, res)
+    store_result(st, "indices.groups", {"exclude_flagged": exclude_flagged, "method": method}, res)
     write_json(json_path, res.to_json())
 
 
@@ -432,7 +432,7 @@ def invariance(
         print_table(res.latent_means, title="latent mean differences (scalar model)")
     note(res.notes)
     settings = {"exclude_flagged": exclude_flagged, "model": str(model or ""), "levels": list(levels)}
-    store(st, "indices.invariance", {**settings, "free": free or ""}, res)
+    store_result(st, "indices.invariance", {**settings, "free": free or ""}, res)
     write_json(json_path, res.to_json())
 
 

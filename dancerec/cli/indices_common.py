@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -103,24 +103,3 @@ def header(src) -> None:
         f"{sum(len(v) for v in src.structure.values())} item(s)",
         highlight=False,
     )
-
-
-def store(study: Any | None, kind: str, settings: dict[str, Any], result: Any) -> None:
-    """Keep ``result`` in the study (stored results, keyed by the responses read and ``settings``).
-
-    Only analyses of the study's own responses are stored (``study`` is None for a --data file). A result
-    that cannot be encoded is still printed; the command says it was not stored.
-    """
-    if study is None:
-        return
-    from dancerec.results import result_key, save_result, study_fingerprint
-
-    fingerprint = study_fingerprint(study)
-    try:
-        save_result(
-            study, kind, result_key(kind, fingerprint, settings), settings, result, fingerprint=fingerprint
-        )
-    except TypeError as exc:
-        console.print(f"[dim]{kind}: result not stored ({exc})[/]", highlight=False)
-        return
-    console.print(f"[dim]stored as {kind} in the study (dancerec report reuses it)[/]", highlight=False)

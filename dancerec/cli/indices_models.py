@@ -15,6 +15,7 @@ from dancerec.cli.common import (
     console,
     print_table,
     progress,
+    store_result,
     write_json,
 )
 from dancerec.cli.indices_common import (
@@ -27,7 +28,6 @@ from dancerec.cli.indices_common import (
     header,
     note,
     source,
-    store,
 )
 from dancerec.errors import UserError
 
@@ -139,7 +139,7 @@ def cfa(
     if export_r is not None:
         _export_r(export_r, src.items, res.fitted, "cfa")
     settings = {"exclude_flagged": exclude_flagged, "model": str(model or ""), "missing": missing or "auto"}
-    store(st, "indices.cfa", {**settings, "estimator": estimator.lower(), "std_lv": std_lv}, res)
+    store_result(st, "indices.cfa", {**settings, "estimator": estimator.lower(), "std_lv": std_lv}, res)
     write_json(json_path, payload)
 
 
@@ -257,7 +257,7 @@ def sem(
         _export_r(export_r, data_frame, res.fitted, "sem")
     settings = {"exclude_flagged": exclude_flagged, "model": str(model or ""), "missing": missing or "auto"}
     settings |= {"estimator": estimator.lower(), "ci": ci, "n_boot": n_boot, "seed": seed, "std_lv": std_lv}
-    store(st, "indices.sem", settings, res)
+    store_result(st, "indices.sem", settings, res)
     write_json(json_path, res.to_json())
 
 

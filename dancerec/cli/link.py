@@ -16,6 +16,7 @@ from dancerec.cli.common import (
     open_study,
     print_table,
     progress,
+    store_result,
     write_json,
 )
 from dancerec.cli.validators import SEED_MAX
@@ -113,23 +114,14 @@ def link(
 
 
 def _store(st, result, flags: list[str], **options) -> None:
-    """Keep the linkage in the study (stored results), under the settings the report looks it up with."""
+    """Keep the linkage in the study under the settings the report looks it up with."""
     from dancerec.indices.linkage import linkage_settings
-    from dancerec.results import result_key, save_result, study_fingerprint
 
     s = result.settings
     settings = linkage_settings(
         k=s["k"], exclude_flagged=flags, n_boot=s["n_boot"], seed=s["seed"], **options
     )
-    fingerprint = study_fingerprint(st, recommender=True)
-    try:
-        save_result(
-            st, "link", result_key("link", fingerprint, settings), settings, result, fingerprint=fingerprint
-        )
-    except TypeError as exc:
-        console.print(f"[dim]link: result not stored ({exc})[/]", highlight=False)
-        return
-    console.print("[dim]stored as link in the study (dancerec report reuses it)[/]", highlight=False)
+    store_result(st, "link", settings, result, recommender=True)
 
 
 @app.command("plan")
@@ -166,7 +158,7 @@ def plan(
     json_path: JsonOption = None,
 ) -> None:
     """Power of a planned linked study by simulation (same analysis and correction as `link`)."""
-    from dancerec.cli.common import console, progress
+    from dancerec.cli.common import progress
     from dancerec.indices.linkage.multiplicity import check_adjust
     from dancerec.indices.linkage.planning import plan_power
 
@@ -226,7 +218,6 @@ def _p_table(frame, keys: list[str], out, title: str) -> None:
 
 def show_linkage(result, out=None) -> None:
     """Print the linkage's key tables (rich) — shared by the command and the demo."""
-    from dancerec.cli.common import console
 
     out = out or console
     k = result.k
