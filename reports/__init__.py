@@ -9,24 +9,17 @@ Public API (imported lazily, so ``import dancerec.reports.apa`` stays light)::
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from dancerec._lazy import lazy_exports
 
 _EXPORTS = {
-    "collect_report_data": "dancerec.reports.collect",
-    "ReportData": "dancerec.reports.data",
-    "build_sections": "dancerec.reports.build",
-    "write_report": "dancerec.reports.render",
-    "write_reports": "dancerec.reports.render",
-    "export_tables": "dancerec.reports.export",
-    "path_graph": "dancerec.reports.diagrams",
-    "measurement_graph": "dancerec.reports.diagrams",
-    "layout_problems": "dancerec.reports.pdf_layout",
+    "collect_report_data": "collect",
+    "ReportData": "data",
+    "build_sections": "build",
+    "write_report": "render",
+    "write_reports": "render",
+    "export_tables": "export",
+    "path_graph": "diagrams",
+    "measurement_graph": "diagrams",
+    "layout_problems": "pdf_layout",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'dancerec.reports' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS, globals())
