@@ -195,7 +195,7 @@ def replace_section(text: str, heading: str, body: list[str]) -> str:
         return "\n".join(lines[:i]) + "\n" + section + ("\n" + rest if rest else "")
     if NOTES in text:
         i = text.index(NOTES) + len(NOTES)
-        return text[:i] + "\n\n" + section + text[i:]
+        return text[:i] + "\n\n" + section + "\n" + text[i:].lstrip("\n")
     return text.rstrip("\n") + "\n\n" + section
 
 
