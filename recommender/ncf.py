@@ -59,7 +59,7 @@ class NeuMFModule(nn.Module):
         user_part = self.mlp_user(users) @ first.weight[:, :d_user].T + first.bias  # B × h1
         item_part = self.mlp_item.weight @ first.weight[:, d_user:].T  # n_items × h1
         tail = nn.Sequential(*rest)
-        out = torch.empty(len(users), n_items)
+        out = torch.empty(len(users), n_items, device=gmf.device)
         step = max(1, pair_budget // max(1, n_items * first.out_features))
         for lo in range(0, len(users), step):
             h = user_part[lo : lo + step, None, :] + item_part[None, :, :]

@@ -53,6 +53,7 @@ from .relation_rank_data import (
     _val_users,
     ndcg_at_k,
 )
+from .relation_rank_opt import _compiled, _Optimiser, _SparseRows
 from .relation_train import split_validation
 
 CHECKPOINT_FORMAT = "dancerec.relation-rank/1"
@@ -60,13 +61,26 @@ N_LEVELS = 16  # behaviour score levels 0..15 (comprehensive score range 1-15)
 
 
 class ItemRelationNet(nn.Module):
-    """History codes P, target codes Q, item bias, relation W, optional user codes and score weights."""
+    """History codes P, target codes Q, item bias, relation W, optional user codes and score weights.
+
+    ``sparse=True``: the id tables (P, Q, bias, E) are read through :class:`_SparseRows` in training,
+    so their gradients are sparse (only the rows a batch touched) and :func:`tables` go to SparseAdam.
+    """
 
     def __init__(
-        self, n_users: int, n_items: int, dim: int, *, relation: str, act: str, pool: str, user_dim: bool
+        self,
+        n_users: int,
+        n_items: int,
+        dim: int,
+        *,
+        relation: str,
+        act: str,
+        pool: str,
+        user_dim: bool,
+        sparse: bool = False,
     ) -> None:
         super().__init__()
-        self.relation, self.act, self.pool = relation, act, pool
+        self.relation, self.act, self.pool, self.sparse = relation, act, pool, sparse
         self.P = nn.Parameter(torch.randn(n_items + 1, dim) * 0.05)  # row n_items: padding
         self.Q = nn.Parameter(torch.randn(n_items, dim) * 0.05)
         self.bias = nn.Parameter(torch.zeros(n_items))
@@ -84,8 +98,18 @@ class ItemRelationNet(nn.Module):
     def factorises(self) -> bool:
         return self.act == "none" and self.pool in ("mean", "sum")
 
+    def tables(self) -> list[nn.Parameter]:
+        """The id tables (rows indexed by item or user): sparse gradients when ``sparse``."""
+        return [t for t in (self.P, self.Q, self.bias, self.E) if t is not None]
+
+    def take(self, table: Tensor, idx: Tensor) -> Tensor:
+        """``table[idx]``; through :class:`_SparseRows` when the net is sparse and gradients are on."""
+        if self.sparse and torch.is_grad_enabled():
+            return _SparseRows.apply(table, idx)
+        return table[idx]
+
     def target_codes(self, items: Tensor | None = None) -> Tensor:
-        q = self.Q if items is None else self.Q[items]
+        q = self.Q if items is None else self.take(self.Q, items)
         if self.W is None:
             return q
         return q * self.W if self.W.dim() == 1 else q @ self.W.T  # (W q) so that p^T W q = p . (W q)
@@ -100,11 +124,15 @@ class ItemRelationNet(nn.Module):
 
     def aggregate(self, hist: Tensor, w: Tensor, mask: Tensor) -> Tensor:
         """Sum of w_j p_j over each row's history (B × d)."""
-        return ((self.P[hist] * (w * mask)[..., None]).sum(1)) if hist.numel() else self.P.new_zeros(0)
+        return (
+            ((self.take(self.P, hist) * (w * mask)[..., None]).sum(1))
+            if hist.numel()
+            else self.P.new_zeros(0)
+        )
 
     def pair_relations(self, hist: Tensor, wq: Tensor) -> Tensor:
         """r(p_j, q_t) for every history item of every pair: (B × L)."""
-        r = torch.einsum("bld,bd->bl", self.P[hist], wq)
+        r = torch.einsum("bld,bd->bl", self.take(self.P, hist), wq)
         return torch.sigmoid(r) if self.act == "sigmoid" else r
 
     def pool_relations(self, r: Tensor, w: Tensor, mask: Tensor, norm: Tensor) -> Tensor:
@@ -123,6 +151,12 @@ class RelationRank(Recommender):
     term; ``loss`` ``bce|bpr|softmax``; ``n_negatives`` per positive; ``lr``, ``lr_decay`` (per epoch),
     ``weight_decay``; ``epochs`` (max), ``patience``, ``validation`` share, ``refit``; ``users_per_batch``;
     ``max_history`` (0: whole history; else the top-scored ``max_history`` items); ``device``; ``seed``.
+
+    Opt-in speed options (off by default; the defaults' numbers do not depend on them): ``sparse`` — the
+    id tables get sparse gradients and ``torch.optim.SparseAdam`` (lazy Adam: only the rows a batch
+    touched are updated, so the numbers differ from the default Adam; dense parts keep Adam; no
+    ``weight_decay``); ``compile`` — the batch loss runs through ``torch.compile`` (same maths; needs a
+    working compiler toolchain for the CPU backend, else fit raises a UserError).
     """
 
     name: ClassVar[str] = "relation-rank"
@@ -158,6 +192,8 @@ class RelationRank(Recommender):
         threads: int | None = 1,
         device: str = "auto",
         seed: int | None = None,
+        sparse: bool = False,
+        compile: bool = False,
     ) -> None:
         self.dim = dim
         self.relation = relation
@@ -181,6 +217,8 @@ class RelationRank(Recommender):
         self.threads = threads
         self.device = device
         self.seed = seed
+        self.sparse = sparse
+        self.compile = compile
 
     # ----- validation of parameters ------------------------------------------------------------------
     def _check(self) -> None:
@@ -203,6 +241,11 @@ class RelationRank(Recommender):
             raise UserError(f"{self.name}: lr must be > 0 and lr_decay in (0, 1]")
         if not 0 <= self.validation < 1:
             raise UserError(f"{self.name}: validation must be in [0, 1) (got {self.validation})")
+        if self.sparse and self.weight_decay:
+            raise UserError(
+                f"{self.name}: sparse=True has no weight decay for the id tables (SparseAdam has none); "
+                f"use weight_decay=0 (got {self.weight_decay})"
+            )
 
     def _device(self) -> torch.device:
         if self.device == "auto":
@@ -268,17 +311,19 @@ class RelationRank(Recommender):
             act=self.act,
             pool=self.pool,
             user_dim=bool(self.user_codes),
+            sparse=bool(self.sparse),
         ).to(device)
-        opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=self.lr_decay)
+        opt = _Optimiser(net, self.lr, self.lr_decay, self.weight_decay, sparse=bool(self.sparse))
+        loss_fn = _compiled(self._loss_tensors) if self.compile else self._loss_tensors
         hist = _Histories(matrix, self.max_history)
         keys = _keys(matrix)
         val_users = _val_users(val, self.val_users, seed) if val is not None else None
         best, best_score, best_state, bad = epochs, -np.inf, None, 0
         for epoch in range(epochs):
             started = time.perf_counter()
-            loss = self._epoch(net, opt, matrix, hist, keys, np.random.default_rng([seed, epoch]), device)
-            sched.step()
+            rng = np.random.default_rng([seed, epoch])
+            loss = self._epoch(net, opt, matrix, hist, keys, rng, device, loss_fn)
+            opt.decay()
             entry = {
                 "phase": phase,
                 "epoch": epoch + 1,
@@ -305,7 +350,7 @@ class RelationRank(Recommender):
             net.load_state_dict(best_state)
         return net, best, best_score
 
-    def _epoch(self, net, opt, matrix, hist, keys, rng, device) -> float:
+    def _epoch(self, net, opt, matrix, hist, keys, rng, device, loss_fn=None) -> float:
         net.train()
         users = rng.permutation(np.flatnonzero(np.diff(matrix.indptr) > 0))
         total, count = 0.0, 0
@@ -314,7 +359,7 @@ class RelationRank(Recommender):
             pu, pi = _positives(matrix, batch)
             ni = _negatives(rng, np.repeat(pu, self.n_negatives), matrix.shape[1], keys)
             opt.zero_grad(set_to_none=True)
-            loss = self._batch_loss(net, hist, batch, pu, pi, ni, device)
+            loss = self._batch_loss(net, hist, batch, pu, pi, ni, device, loss_fn)
             loss.backward()
             opt.step()
             with torch.no_grad():
@@ -323,29 +368,43 @@ class RelationRank(Recommender):
             count += len(pu)
         return total / max(count, 1)
 
-    def _batch_loss(self, net, hist, batch, pu, pi, ni, device) -> Tensor:
-        pos = self._pair_scores(net, hist, batch, pu, pi, device, exclude_target=True)
-        neg = self._pair_scores(
-            net, hist, batch, np.repeat(pu, self.n_negatives), ni, device, exclude_target=False
-        )
-        neg = neg.view(len(pu), int(self.n_negatives))
+    def _batch_loss(self, net, hist, batch, pu, pi, ni, device, loss_fn=None) -> Tensor:
+        """The batch's loss: NumPy indices to device tensors here, the maths in :meth:`_loss_tensors`."""
+        h, s, m = (torch.from_numpy(a).to(device) for a in hist.rows(batch))  # gathered once per batch
+        npu = np.repeat(pu, self.n_negatives)
+        pos = self._pair_index(batch, pu, pi, device)
+        neg = self._pair_index(batch, npu, ni, device)
+        return (loss_fn or self._loss_tensors)(net, h, s, m, *pos, *neg)
+
+    @staticmethod
+    def _pair_index(batch: np.ndarray, pu: np.ndarray, items: np.ndarray, device) -> tuple[Tensor, ...]:
+        """(row of each pair's user in the batch, target item, user) as device tensors."""
+        row = np.searchsorted(batch, pu) if _sorted(batch) else _positions(batch, pu)
+        return tuple(torch.from_numpy(a).to(device) for a in (row, items, pu))
+
+    def _loss_tensors(self, net, h, s, m, prow, pit, pu, nrow, nit, nu) -> Tensor:
+        """BCE / BPR / sampled-softmax loss of positives (target left out of its history) and negatives."""
+        pos = self._pair_logits(net, h, s, m, prow, pit, pu, exclude_target=True)
+        neg = self._pair_logits(net, h, s, m, nrow, nit, nu, exclude_target=False)
+        neg = neg.view(pos.shape[0], int(self.n_negatives))
         if self.loss == "bce":
             return F.binary_cross_entropy_with_logits(
                 torch.cat([pos, neg.ravel()]),
-                torch.cat([torch.ones_like(pos), torch.zeros(neg.numel(), device=device)]),
+                torch.cat([torch.ones_like(pos), neg.new_zeros(neg.numel())]),
             )
         if self.loss == "bpr":
             return -F.logsigmoid(pos[:, None] - neg).mean()
         logits = torch.cat([pos[:, None], neg], 1)
-        return F.cross_entropy(logits, torch.zeros(len(pos), dtype=torch.long, device=device))
+        return F.cross_entropy(logits, torch.zeros(pos.shape[0], dtype=torch.long, device=pos.device))
 
     def _pair_scores(self, net, hist, batch, pu, items, device, *, exclude_target: bool) -> Tensor:
         """Logits of (pu[k], items[k]); the target is left out of its own history when it is in it."""
         h, s, m = (torch.from_numpy(a).to(device) for a in hist.rows(batch))
-        row = torch.from_numpy(np.searchsorted(batch, pu) if _sorted(batch) else _positions(batch, pu)).to(
-            device
-        )
-        it = torch.from_numpy(items).to(device)
+        row, it, u = self._pair_index(batch, pu, items, device)
+        return self._pair_logits(net, h, s, m, row, it, u, exclude_target=exclude_target)
+
+    def _pair_logits(self, net, h, s, m, row, it, u, *, exclude_target: bool) -> Tensor:
+        """Logits from padded batch histories ``h, s, m`` and pair indices (tensors only: compilable)."""
         w = net.weights(s, self.behaviour)
         hh, ww, mm = h[row], w[row], m[row]
         if exclude_target:
@@ -356,13 +415,13 @@ class RelationRank(Recommender):
         if net.factorises:
             agg = net.aggregate(h, w, m)[row]
             if exclude_target:
-                agg = agg - (net.P[hh] * (ww * (m[row] & ~mm))[..., None]).sum(1)
+                agg = agg - (net.take(net.P, hh) * (ww * (m[row] & ~mm))[..., None]).sum(1)
             rel = (agg * wq).sum(1) * norm
         else:
             rel = net.pool_relations(net.pair_relations(hh, wq), ww, mm, norm)
-        out = net.bias[it] + rel
+        out = net.take(net.bias, it) + rel
         if net.E is not None:
-            out = out + (net.E[torch.from_numpy(pu).to(device)] * net.Q[it]).sum(1)
+            out = out + (net.take(net.E, u) * net.take(net.Q, it)).sum(1)
         return out
 
     # ----- scoring ---------------------------------------------------------------------------------------------
