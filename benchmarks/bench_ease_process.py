@@ -9,12 +9,14 @@ and the median of the per-pair ratios:
   --k 10 --bootstrap 0 --no-save`` on a study where Last.fm-2k was imported and split (seed-42 random
   80/20) beforehand (untimed; the command's own work is: start, open the study, load the split, fit
   EASE, score every test user over all items, mask training items, top K, every metric, store the run).
-* **plain**, two variants: a NumPy/SciPy/pandas script doing the least that work needs — read
+* **plain**, three variants: a NumPy/SciPy/pandas script doing the least that work needs — read
   ``user_artists.dat``, split per user at random 80/20 (numpy), fit EASE through the Woodbury identity,
   score, mask, top-10, precision/recall/NDCG@10 — and nothing else (no store, no other metric). ``dense``
-  forms Steck's n_items² matrix B (what a plain script does); ``factored`` keeps B factored exactly as
-  dancerec now does, so the ratio against it measures dancerec's own overhead (start-up, store, the
-  other metrics). Both print the same metrics (checked: identical to 4 decimals).
+  forms Steck's n_items² matrix B (what a plain script does); ``factored`` keeps B factored and forms
+  diag(Xᵀ M X) through the items × users product Xᵀ M (dancerec's algorithm until 2026-11-29);
+  ``factored-pairs`` gathers only the entries of M that item pairs touch, exactly as dancerec now does,
+  so the ratio against it measures dancerec's own overhead (start-up, store, the other metrics). All
+  print the same metrics (checked: identical to 4 decimals).
 
 A second line times the command with its defaults (K = 5, 10, 20, 50; 1,000 bootstrap resamples; the model
 saved) for information. ``--profile`` prints ``-X importtime`` (top 15 cumulative) and a cProfile top 25 of
@@ -56,15 +58,24 @@ shape = (len(users), len(items))
 x = sp.csr_matrix((np.ones((~test).sum(), np.float32), (u[~test], i[~test])), shape=shape)
 y = sp.csr_matrix((np.ones(test.sum(), np.float32), (u[test], i[test])), shape=shape)
 l2 = 100.0
-factored = sys.argv[2] == "factored"
+factored = sys.argv[2].startswith("factored")
 xr = x[np.diff(x.indptr) > 0]
 k = (xr @ xr.T).toarray().astype(np.float64)
 k[np.diag_indices_from(k)] += l2
 inv = cho_solve(cho_factor(k, lower=True, overwrite_a=True), np.eye(len(k)))
 xt = xr.T.tocsr()
 if factored:  # B = (Xᵀ M X) diag(c) with a zero diagonal, never formed
-    mx = np.asarray(xt @ inv).T
-    diag_q = np.asarray(xr.multiply(mx).sum(axis=0)).ravel()
+    if sys.argv[2] == "factored-pairs":  # diag(Xᵀ M X) from the entries of M that item pairs touch
+        deg = np.diff(xt.indptr)
+        item = np.repeat(np.arange(xt.shape[0]), deg)
+        reps = deg[item]
+        p = np.repeat(np.arange(xt.nnz), reps)
+        q = xt.indptr[item[p]] + np.arange(len(p)) - np.repeat(np.cumsum(reps) - reps, reps)
+        inner = np.bincount(p, weights=inv[xt.indices[q], xt.indices[p]], minlength=xt.nnz)
+        diag_q = np.bincount(item, weights=inner, minlength=xt.shape[0])
+    else:  # diag(Xᵀ M X) through the items × users product Xᵀ M
+        mx = np.asarray(xt @ inv).T
+        diag_q = np.asarray(xr.multiply(mx).sum(axis=0)).ravel()
     c = (1.0 / (1.0 - diag_q)).astype(np.float32)
     inv32 = inv.astype(np.float32)
 else:  # B formed: P = (I - Xᵀ M X) / λ, B = I - P diagMat(1 / diag P)
@@ -132,6 +143,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(
+        "--variants", default="dense,factored,factored-pairs", help="plain scripts to run (comma-separated)"
+    )
+    parser.add_argument(
         "--threads", type=int, default=None, help="set OPENBLAS_NUM_THREADS/OMP_NUM_THREADS for every process"
     )
     args = parser.parse_args()
@@ -154,14 +168,23 @@ def main() -> None:
                 str(args.data),
                 "dense",
             ],
-            "plain, B factored (the same algorithm as dancerec)": [
+            "plain, B factored, diag(Q) through Xᵀ M (dancerec's algorithm before 2026-11-29)": [
                 sys.executable,
                 "-c",
                 PLAIN,
                 str(args.data),
                 "factored",
             ],
+            "plain, B factored, diag(Q) from the touched entries of M (dancerec's algorithm)": [
+                sys.executable,
+                "-c",
+                PLAIN,
+                str(args.data),
+                "factored-pairs",
+            ],
         }
+        chosen = [v.strip() for v in args.variants.split(",")]
+        variants = {name: cmd for name, cmd in variants.items() if cmd[-1] in chosen}
         if args.profile:
             _profile(fast, env)
         times: dict[str, list[float]] = {"dancerec": [], **{v: [] for v in variants}}

@@ -189,6 +189,7 @@ class EASE(Recommender):
     """
 
     name = "ease"
+    fresh_scores = True  # score builds a new float32 array per call
     search_space: ClassVar[dict[str, list]] = {"l2": [10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 3000.0]}
 
     def __init__(self, l2: float = 500.0) -> None:
