@@ -838,14 +838,17 @@ def list_datasets(study) -> pd.DataFrame:
         return con.execute("SELECT * FROM rec_dataset ORDER BY created_at").df()
 
 
-def dataset_info(study, name: str) -> DatasetInfo:
-    with study.read() as con:
-        row = con.execute(
-            "SELECT name, source, path, n_users, n_items, n_interactions, n_bad_rows FROM rec_dataset WHERE name = ?",
-            [name],
-        ).fetchone()
-        known = [r[0] for r in con.execute("SELECT name FROM rec_dataset ORDER BY name").fetchall()]
+def dataset_info(study, name: str, *, con=None) -> DatasetInfo:
+    """The stored dataset ``name`` (``con``: an open connection to read through, else a new one)."""
+    if con is None:
+        with study.read() as own:
+            return dataset_info(study, name, con=own)
+    row = con.execute(
+        "SELECT name, source, path, n_users, n_items, n_interactions, n_bad_rows FROM rec_dataset WHERE name = ?",
+        [name],
+    ).fetchone()
     if row is None:
+        known = [r[0] for r in con.execute("SELECT name FROM rec_dataset ORDER BY name").fetchall()]
         raise UserError(
             f"no dataset {name!r} in the study (have: {', '.join(known) or 'none'}; "
             "create one with `dancerec recommender import` or `simulate`)"

@@ -64,3 +64,42 @@ def test_item_vectors_from_pairs_equal_the_documents_path():
     a, b = tfidf(docs), tfidf_pairs(rows[::-1], tokens[::-1], n)
     assert (a != b).nnz == 0
     assert len(list(itertools.chain.from_iterable(docs))) == len(tokens)
+
+
+def test_top_k_in_row_blocks_equals_one_block(monkeypatch):
+    import dancerec.recommender.evaluate as ev
+
+    rng = np.random.default_rng(4)
+    scores = rng.integers(0, 6, size=(37, 50)).astype(np.float32)  # many ties
+    scores[rng.random(scores.shape) < 0.3] = -np.inf
+    whole = ev.top_k(scores, 8)
+    monkeypatch.setattr(ev, "TOP_K_BLOCK", 3 * 50)  # three rows per block
+    np.testing.assert_array_equal(ev.top_k(scores, 8), whole)
+    # the reference: score descending, item index ascending, -inf never recommended
+    for row, got in zip(scores, whole, strict=True):
+        order = [i for i in np.lexsort((np.arange(50), -row)) if np.isfinite(row[i])][:8]
+        assert got[: len(order)].tolist() == order and (got[len(order) :] == -1).all()
+
+
+def test_scores_copied_unless_the_model_declares_them_fresh():
+    from dancerec.recommender.base import Recommender
+    from dancerec.recommender.evaluate import _writable_scores
+
+    class Cached(Recommender):
+        name = "cached"
+
+        def __init__(self):
+            self.table = np.ones((3, 4), dtype=np.float32)
+
+        def fit(self, train, **_):
+            return self
+
+        def score(self, users):
+            return self.table[users] if len(users) < 3 else self.table
+
+    model = Cached()
+    out = _writable_scores(model, np.arange(3))
+    out[:] = -1
+    assert (model.table == 1).all()  # the harness masks its own copy
+    model.fresh_scores = True
+    assert _writable_scores(model, np.arange(3)) is model.table

@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 user error (one line on stderr; ``--debug`` shows the t
 from __future__ import annotations
 
 import errno
+import gc
 import importlib
 import json
 import pickle
@@ -233,5 +234,8 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def main() -> None:
+    # the objects the imports created live as long as the process: keeping the cyclic collector off
+    # them saves ~0.1 s of repeated full scans per command (measured on `recommender evaluate`)
+    gc.freeze()
     signal.signal(signal.SIGTERM, _on_sigterm)
     app(prog_name="dancerec")
