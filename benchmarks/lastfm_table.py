@@ -199,18 +199,21 @@ def replace_section(text: str, heading: str, body: list[str]) -> str:
     return text.rstrip("\n") + "\n\n" + section
 
 
-def section_rows(text: str, heading: str) -> tuple[list[str], list[str]]:
-    """(intro lines, table rows) of the section ``heading`` of ``text`` (empty when absent)."""
+def section_rows(text: str, heading: str) -> tuple[list[str], list[str], list[str]]:
+    """(intro lines, table rows, lines after the table) of the section ``heading`` (empty when absent)."""
     lines = text.split("\n")
     if heading not in lines:
-        return [], []
+        return [], [], []
     i = lines.index(heading)
     j = next((k for k in range(i + 1, len(lines)) if lines[k].startswith("## ")), len(lines))
     body = lines[i + 1 : j]
     table = [k for k, ln in enumerate(body) if ln.startswith("|")]
     if len(table) < 2:
-        return body, []
-    return body[: table[0]], body[table[0] + 2 : table[-1] + 1]
+        return body, [], []
+    end = table[0] + 2
+    while end < len(body) and body[end].startswith("|"):
+        end += 1
+    return body[: table[0]], body[table[0] + 2 : end], body[end:]
 
 
 _LITERALS = {"True": True, "False": False, "None": None}  # Python reprs written by _fmt_params
@@ -383,9 +386,10 @@ def paper_section(split, rows: list[str], seed: int) -> list[str]:
 
 
 def _merge_paper(text: str, split, rows: list[str], seed: int) -> str:
-    _, old_rows = section_rows(text, PAPER_HEAD)
+    """The paper-protocol section with ``rows`` merged in; hand-written text below its table is kept."""
+    _, old_rows, tail = section_rows(text, PAPER_HEAD)
     merged = merge_rows([relabel_row(r) for r in old_rows], rows, row_key)
-    return replace_section(text, PAPER_HEAD, paper_section(split, merged, seed))
+    return replace_section(text, PAPER_HEAD, [*paper_section(split, merged, seed), *tail])
 
 
 def _load_params(path: Path) -> dict[str, dict]:

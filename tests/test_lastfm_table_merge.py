@@ -92,15 +92,29 @@ def test_params_parsed_back_from_the_table():
     assert params["X"] == {"layers": (64, 32), "flag": True}
 
 
+class _Split:
+    """What paper_section reads of a split: the train/test matrices' nnz."""
+
+    class _Part:
+        class matrix:
+            nnz = 100
+
+    train = test = _Part()
+
+
 def test_paper_section_inserted_after_the_marker_then_replaced():
     body = ["intro", "", "| model | a |", "|---|---|", "| EASE | 1 |"]
     once = lt.replace_section(OLD, lt.PAPER_HEAD, body)
     assert once.index(lt.NOTES) < once.index(lt.PAPER_HEAD) < once.index("hand-written")
-    intro, rows = lt.section_rows(once, lt.PAPER_HEAD)
-    assert rows == ["| EASE | 1 |"] and intro[1] == "intro"
+    intro, rows, tail = lt.section_rows(once, lt.PAPER_HEAD)
+    assert rows == ["| EASE | 1 |"] and intro[1] == "intro" and tail == ["", "hand-written"]
     merged = lt.merge_rows(rows, ["| FISM | 2 |", "| MostPop | 3 |"], lt.row_key)
     twice = lt.replace_section(once, lt.PAPER_HEAD, [*body[:4], *merged])
     assert lt.section_rows(twice, lt.PAPER_HEAD)[1] == ["| MostPop | 3 |", "| EASE | 1 |", "| FISM | 2 |"]
+    # a merge keeps hand-written text below the table
+    noted = twice.replace("| FISM | 2 |\n", "| FISM | 2 |\n\nReading: by hand.\n")
+    again = lt._merge_paper(noted, _Split(), ["| EASE | 9 |"], 42)
+    assert "Reading: by hand." in again and "| EASE | 9 |" in again and "| FISM | 2 |" in again
     assert twice.count(lt.PAPER_HEAD) == 1 and "## EASE whole-process speed\nkept" in twice
 
 
@@ -140,7 +154,7 @@ def test_paper_protocol_command_runs_for_the_relation_models(tmp_path, monkeypat
     monkeypatch.setattr(sys, "argv", [*argv, "--out", str(out), "--models", "relation-rank,relation"])
     lt.main()
     text = out.read_text(encoding="utf-8")
-    _, rows = lt.section_rows(text, lt.PAPER_HEAD)
+    _, rows, _ = lt.section_rows(text, lt.PAPER_HEAD)
     assert [lt.row_key(r) for r in rows] == [
         "MostPop",
         "relation (the paper's model)",
