@@ -30,7 +30,6 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -54,9 +53,9 @@ from .relation_rank_data import (
     ndcg_at_k,
 )
 from .relation_rank_opt import _compiled, _Optimiser, _SparseRows
+from .relation_rank_state import CHECKPOINT_FORMAT, CheckpointMixin  # noqa: F401 - re-exported
 from .relation_train import split_validation
 
-CHECKPOINT_FORMAT = "dancerec.relation-rank/1"
 N_LEVELS = 16  # behaviour score levels 0..15 (comprehensive score range 1-15)
 
 
@@ -141,7 +140,7 @@ class ItemRelationNet(nn.Module):
         return (r * w * mask).sum(1) * norm
 
 
-class RelationRank(Recommender):
+class RelationRank(CheckpointMixin, Recommender):
     """Ranking variant of the relation model (see the module docstring); ``fism`` is its calibrator.
 
     Parameters: ``dim`` code size; ``relation`` ``bilinear`` (p^T W q, W full), ``diag`` (W diagonal) or
@@ -471,87 +470,6 @@ class RelationRank(Recommender):
             raise UserError(f"user indices must be in 0..{self.n_users_ - 1}")
         return self._score_with(
             self.net_, _Histories(self.history_, self.max_history), users, torch.device("cpu")
-        )
-
-    # ----- state / checkpoints ---------------------------------------------------------------------------
-    def get_state(self) -> dict:
-        weights = {f"net.{k}": v.detach().cpu().numpy().copy() for k, v in self.net_.state_dict().items()}
-        return {
-            "n_users_": self.n_users_,
-            "n_items_": self.n_items_,
-            "best_epochs_": self.best_epochs_,
-            "history_": self.history_,
-            **weights,
-        }
-
-    def set_state(self, state: dict) -> RelationRank:
-        self.n_users_, self.n_items_ = int(state["n_users_"]), int(state["n_items_"])
-        self.best_epochs_ = int(state["best_epochs_"])
-        self.history_ = sp.csr_matrix(state["history_"], dtype=np.float32)
-        net = ItemRelationNet(
-            self.n_users_,
-            self.n_items_,
-            int(self.dim),
-            relation=self.relation,
-            act=self.act,
-            pool=self.pool,
-            user_dim=bool(self.user_codes),
-        )
-        net.load_state_dict(
-            {
-                k.removeprefix("net."): torch.from_numpy(np.asarray(v))
-                for k, v in state.items()
-                if k.startswith("net.")
-            }
-        )
-        self.net_ = net.eval()
-        return self
-
-    def save(self, path: str | Path) -> Path:
-        """A self-contained checkpoint (parameters, weights, training history); loads with weights_only."""
-        path = Path(path)
-        h = self.history_.tocsr()
-        payload = {
-            "format": CHECKPOINT_FORMAT,
-            "model": self.name,
-            "params": self.get_params(),
-            "shape": [self.n_users_, self.n_items_],
-            "best_epochs": self.best_epochs_,
-            "weights": {k: v.detach().cpu() for k, v in self.net_.state_dict().items()},
-            "history": {
-                "indptr": torch.from_numpy(h.indptr.astype(np.int64)),
-                "indices": torch.from_numpy(h.indices.astype(np.int64)),
-                "data": torch.from_numpy(h.data.astype(np.float32)),
-            },
-        }
-        torch.save(payload, path)
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> RelationRank:
-        try:
-            payload = torch.load(Path(path), weights_only=True)
-        except Exception as exc:
-            raise UserError(
-                f"{path}: not a readable {cls.name} checkpoint ({exc.__class__.__name__})"
-            ) from exc
-        if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-            raise UserError(f"{path}: not a {cls.name} checkpoint (format {CHECKPOINT_FORMAT} expected)")
-        model = cls(**payload["params"])
-        n_users, n_items = payload["shape"]
-        hist = payload["history"]
-        matrix = sp.csr_matrix(
-            (hist["data"].numpy(), hist["indices"].numpy(), hist["indptr"].numpy()), shape=(n_users, n_items)
-        )
-        state = {f"net.{k}": v.numpy() for k, v in payload["weights"].items()}
-        return model.set_state(
-            {
-                "n_users_": n_users,
-                "n_items_": n_items,
-                "best_epochs_": payload["best_epochs"],
-                "history_": matrix,
-                **state,
-            }
         )
 
 
