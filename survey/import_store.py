@@ -1,0 +1,148 @@
+"""The store side of a survey import: reading the stored respondents a chunk of the file names,
+comparing them, and writing respondents, answers and quarantined rows (inside the caller's
+transaction; nothing here commits)."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import numpy as np
+import pandas as pd
+from dancerec.survey.instrument import Instrument
+from dancerec.survey.prepare import QuarantinedRow
+from dancerec.survey.store import META_COLUMNS, assemble_responses
+
+
+def stored(con: duckdb.DuckDBPyConnection, ids: pd.Index, instrument: Instrument) -> pd.DataFrame:
+    keys = pd.DataFrame({"respondent_id": ids.astype(str)})
+    con.register("_ids_in", keys)
+    try:
+        meta = con.execute(
+            'SELECT r.respondent_id, r.grp AS "group", r.user_id, r.duration_s, r.submitted_at '
+            "FROM survey_respondent r JOIN _ids_in USING (respondent_id)"
+        ).df()
+        answers = con.execute(
+            "SELECT a.respondent_id, a.item_id, a.value FROM survey_answer a JOIN _ids_in USING (respondent_id)"
+        ).df()
+    finally:
+        con.unregister("_ids_in")
+    return assemble_responses(meta, answers, instrument)
+
+
+def differences(new: pd.DataFrame, old: pd.DataFrame) -> dict[str, list[str]]:
+    """respondent id -> columns whose value differs between the file and the store."""
+    common = new.index.intersection(old.index)
+    a, b = new.loc[common], old.loc[common]
+    diffs: dict[str, list[str]] = {}
+    for col in new.columns:
+        x, y = a[col], b[col]
+        if col in ("group", "user_id"):
+            same = (x.fillna("\0") == y.fillna("\0")).to_numpy(dtype=bool)
+        elif col == "submitted_at":
+            xs, ys = pd.to_datetime(x), pd.to_datetime(y)
+            same = ((xs == ys) | (xs.isna() & ys.isna())).to_numpy(dtype=bool)
+        else:
+            xv, yv = x.to_numpy(dtype=float), y.to_numpy(dtype=float)
+            same = np.isclose(xv, yv, rtol=0, atol=1e-6) | (np.isnan(xv) & np.isnan(yv))
+        for rid in common[~same]:
+            diffs.setdefault(str(rid), []).append(col)
+    return diffs
+
+
+def describe(new: pd.DataFrame, old: pd.DataFrame, rid: str, cols: list[str]) -> str:
+    parts = []
+    for c in cols[:3]:
+        parts.append(f"{c}: stored {old.at[rid, c]!r}, file {new.at[rid, c]!r}")
+    return "; ".join(parts) + ("; …" if len(cols) > 3 else "")
+
+
+def insert(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, rows: dict[str, int], import_id: int) -> None:
+    resp = pd.DataFrame(
+        {
+            "respondent_id": frame.index.astype(str),
+            "grp": frame["group"].astype(object).where(frame["group"].notna(), None).to_numpy(),
+            "user_id": frame["user_id"].astype(object).where(frame["user_id"].notna(), None).to_numpy(),
+            "duration_s": frame["duration_s"].to_numpy(dtype=float),
+            "submitted_at": pd.to_datetime(frame["submitted_at"]).to_numpy(),
+            "import_id": import_id,
+            "source_row": [rows.get(str(r)) for r in frame.index],
+        }
+    )
+    items = [c for c in frame.columns if c not in META_COLUMNS]
+    # the wide answers go to DuckDB as they are and are unpivoted there (UNPIVOT drops NULLs):
+    # a pandas melt would build a long frame of Python strings, ~10x the memory
+    wide = pd.DataFrame({"respondent_id": resp["respondent_id"].to_numpy()})
+    for c in items:
+        wide[c] = frame[c].to_numpy(dtype=float)
+    con.register("_resp_in", resp)
+    con.register("_ans_in", wide)
+    try:
+        con.execute(
+            "INSERT INTO survey_respondent SELECT respondent_id, grp, user_id, duration_s, "
+            "CAST(submitted_at AS TIMESTAMP), import_id, source_row FROM _resp_in"
+        )
+        if items:
+            con.execute(
+                "INSERT INTO survey_answer SELECT respondent_id, item_id, value FROM "
+                "(UNPIVOT _ans_in ON COLUMNS(* EXCLUDE (respondent_id)) INTO NAME item_id VALUE value) "
+                "WHERE NOT isnan(value)"
+            )
+    finally:
+        con.unregister("_resp_in")
+        con.unregister("_ans_in")
+
+
+def delete(con: duckdb.DuckDBPyConnection, ids: list[str]) -> None:
+    con.register("_del_in", pd.DataFrame({"respondent_id": ids}))
+    try:
+        con.execute("DELETE FROM survey_answer WHERE respondent_id IN (SELECT respondent_id FROM _del_in)")
+        con.execute(
+            "DELETE FROM survey_respondent WHERE respondent_id IN (SELECT respondent_id FROM _del_in)"
+        )
+    finally:
+        con.unregister("_del_in")
+
+
+def insert_quarantine(con: duckdb.DuckDBPyConnection, rows: list[QuarantinedRow], import_id: int) -> None:
+    qf = pd.DataFrame(
+        {
+            "import_id": import_id,
+            "source_row": [q.row for q in rows],
+            "respondent_id": [q.respondent_id for q in rows],
+            "column_name": [q.column for q in rows],
+            "reason": [q.reason for q in rows],
+            "raw": [json.dumps(q.raw, ensure_ascii=False) for q in rows],
+        }
+    )
+    con.register("_q_in", qf)
+    try:
+        con.execute("INSERT INTO survey_quarantine SELECT * FROM _q_in")
+    finally:
+        con.unregister("_q_in")
+
+
+def count_ids_stored(con: duckdb.DuckDBPyConnection, ids: list[str]) -> int:
+    """How many of ``ids`` are stored respondents."""
+    if not ids:
+        return 0
+    con.register("_other_ids", pd.DataFrame({"respondent_id": ids}))
+    try:
+        return int(
+            con.execute(
+                "SELECT count(*) FROM survey_respondent JOIN _other_ids USING (respondent_id)"
+            ).fetchall()[0][0]
+        )
+    finally:
+        con.unregister("_other_ids")
+
+
+def quarantined_rows_of(con: duckdb.DuckDBPyConnection, sha256: str) -> set[int]:
+    """File rows already quarantined from a file with this checksum (they are not stored twice)."""
+    return {
+        r[0]
+        for r in con.execute(
+            "SELECT q.source_row FROM survey_quarantine q JOIN survey_import i USING (import_id) WHERE i.sha256 = ?",
+            [sha256],
+        ).fetchall()
+    }
