@@ -53,7 +53,7 @@ from dancerec.workspace import Study, pseudonymise, sha256_file
 
 #: DuckDB's memory limit while an import runs (beyond it DuckDB spills to the study's temporary
 #: folder): without it DuckDB keeps every block a large import touches in memory
-IMPORT_MEMORY_LIMIT = "512MB"
+IMPORT_MEMORY_LIMIT = "256MB"
 
 
 @dataclass

@@ -231,11 +231,8 @@ def refresh_flags(
         for frame in _wide_blocks(con, instrument, n, block):
             long = compute_flags(frame, instrument, thresholds, sample)
             long["value"] = long["value"].astype(float).replace([np.inf, -np.inf], np.nan)
-            con.register("_flags_in", long)
-            try:
-                con.execute(f"INSERT INTO {_STAGE_FLAGS} SELECT * FROM _flags_in")
-            finally:
-                con.unregister("_flags_in")
+            # a replacement scan of the local frame: a registered frame stays alive until commit
+            con.execute(f"INSERT INTO {_STAGE_FLAGS} SELECT * FROM long")
         return write_changed_flags(con, _STAGE_FLAGS)
     finally:
         blas.restore_original_limits()
@@ -257,7 +254,7 @@ def _stage_wide(con: duckdb.DuckDBPyConnection, instrument: Instrument) -> int:
     con.execute(
         f"""
         CREATE TABLE {_STAGE_WIDE} AS
-        SELECT row_number() OVER (ORDER BY r.respondent_id) - 1 AS k, r.respondent_id, r.duration_s{picks}
+        SELECT row_number() OVER () - 1 AS k, r.respondent_id, r.duration_s{picks}
         FROM survey_respondent r
         LEFT JOIN (SELECT respondent_id, {aggs} FROM survey_answer GROUP BY respondent_id) a
         USING (respondent_id)
