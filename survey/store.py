@@ -216,7 +216,7 @@ def refresh_flags(
             "INSERT OR REPLACE INTO survey_setting VALUES (?, ?)",
             [_THRESHOLDS_KEY, json.dumps(thresholds.to_dict())],
         )
-    n = _stage_wide(con, instrument)
+    n, n_blocks = _stage_wide(con, instrument, block)
     con.execute(
         f"CREATE TABLE {_STAGE_FLAGS} (respondent_id VARCHAR, flag VARCHAR, flagged BOOLEAN, "
         "value DOUBLE, threshold DOUBLE)"
@@ -227,8 +227,8 @@ def refresh_flags(
 
     blas = threadpool_limits(1, user_api="blas")
     try:
-        sample = _sample_stats(con, instrument, n, block)
-        for frame in _wide_blocks(con, instrument, n, block):
+        sample = _sample_stats(con, instrument, n, n_blocks)
+        for frame in _wide_blocks(con, instrument, n_blocks):
             long = compute_flags(frame, instrument, thresholds, sample)
             long["value"] = long["value"].astype(float).replace([np.inf, -np.inf], np.nan)
             # a replacement scan of the local frame: a registered frame stays alive until commit
@@ -244,33 +244,53 @@ def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _stage_wide(con: duckdb.DuckDBPyConnection, instrument: Instrument) -> int:
-    """The respondent × item matrix as a working table numbered 0…n−1; returns n."""
+def _stage_wide(con: duckdb.DuckDBPyConnection, instrument: Instrument, block: int) -> tuple[int, int]:
+    """The respondent × item matrix as a working table, built ``block`` respondents at a time (ranges
+    of respondent ids): one pivot of the whole answer table needs a hash table of every respondent,
+    which ran out of memory under the import's DuckDB limit at 2 M respondents. Returns
+    (respondents, blocks)."""
+    n_items = len(instrument.item_ids)
     aggs = ", ".join(
         f"max(value) FILTER (WHERE item_id = {_sql_text(item)}) AS c{k}"
         for k, item in enumerate(instrument.item_ids)
     )
-    picks = "".join(f", a.c{k}" for k in range(len(instrument.item_ids)))
-    con.execute(
-        f"""
-        CREATE TABLE {_STAGE_WIDE} AS
-        SELECT row_number() OVER () - 1 AS k, r.respondent_id, r.duration_s{picks}
-        FROM survey_respondent r
-        LEFT JOIN (SELECT respondent_id, {aggs} FROM survey_answer GROUP BY respondent_id) a
-        USING (respondent_id)
-        """
-    )
-    return int(con.execute(f"SELECT count(*) FROM {_STAGE_WIDE}").fetchall()[0][0])
+    picks = "".join(f", a.c{k}" for k in range(n_items))
+    columns = "".join(f", c{k} DOUBLE" for k in range(n_items))
+    con.execute(f"CREATE TABLE {_STAGE_WIDE} (b INTEGER, respondent_id VARCHAR, duration_s DOUBLE{columns})")
+    bounds = [
+        r[0]
+        for r in con.execute(
+            "SELECT respondent_id FROM (SELECT respondent_id, row_number() OVER (ORDER BY respondent_id) - 1 "
+            "AS k FROM survey_respondent) WHERE k % ? = 0 ORDER BY respondent_id",
+            [block],
+        ).fetchall()
+    ]
+    for i, lo in enumerate(bounds):
+        hi = bounds[i + 1] if i + 1 < len(bounds) else None
+        where = "respondent_id >= ?" + (" AND respondent_id < ?" if hi is not None else "")
+        params = [lo] if hi is None else [lo, hi]
+        con.execute(
+            f"""
+            INSERT INTO {_STAGE_WIDE}
+            SELECT {i}, r.respondent_id, r.duration_s{picks}
+            FROM (SELECT respondent_id, duration_s FROM survey_respondent WHERE {where}) r
+            LEFT JOIN (SELECT respondent_id, {aggs} FROM survey_answer WHERE {where} GROUP BY respondent_id) a
+            USING (respondent_id)
+            """,
+            params + params,
+        )
+    n = int(con.execute("SELECT count(*) FROM survey_respondent").fetchall()[0][0])
+    return n, len(bounds)
 
 
 def _wide_blocks(
-    con: duckdb.DuckDBPyConnection, instrument: Instrument, n: int, block: int
+    con: duckdb.DuckDBPyConnection, instrument: Instrument, n_blocks: int
 ) -> Iterator[pd.DataFrame]:
-    """The staged matrix ``block`` respondents at a time: index respondent_id, duration_s, items."""
+    """The staged matrix one block at a time: index respondent_id, duration_s, then the items."""
     ids = instrument.item_ids
-    for start in range(0, n, block):
+    for i in range(n_blocks):
         cols = con.execute(
-            f"SELECT * FROM {_STAGE_WIDE} WHERE k >= ? AND k < ? ORDER BY k", [start, start + block]
+            f"SELECT * EXCLUDE (b) FROM {_STAGE_WIDE} WHERE b = ? ORDER BY respondent_id", [i]
         ).fetchnumpy()
         data = {"duration_s": _floats(cols["duration_s"])}
         data.update({item: _floats(cols[f"c{k}"]) for k, item in enumerate(ids)})
@@ -286,7 +306,9 @@ def _floats(col: np.ndarray) -> np.ndarray:
     )
 
 
-def _sample_stats(con: duckdb.DuckDBPyConnection, instrument: Instrument, n: int, block: int) -> SampleStats:
+def _sample_stats(
+    con: duckdb.DuckDBPyConnection, instrument: Instrument, n: int, n_blocks: int
+) -> SampleStats:
     """Median completion time, and item means and pairwise-complete covariances of the scored items
     (as pandas' ``DataFrame.cov(min_periods=3)``), from sums over blocks of respondents. Answers are
     whole scale points, so the sums are exact in float64 and only the last step rounds."""
@@ -296,7 +318,7 @@ def _sample_stats(con: duckdb.DuckDBPyConnection, instrument: Instrument, n: int
     scored = [it.id for it in instrument.scored_items]
     k = len(scored)
     pairs, sums, products = np.zeros((k, k)), np.zeros((k, k)), np.zeros((k, k))
-    for frame in _wide_blocks(con, instrument, n, block):
+    for frame in _wide_blocks(con, instrument, n_blocks):
         x = (
             np.column_stack([frame[c].to_numpy(dtype=float) for c in scored])
             if k
