@@ -162,7 +162,8 @@ class _Run:
 
     def add(self, con: duckdb.DuckDBPyConnection | None, part: PreparedImport) -> None:
         _count_chunk(self.report, part)
-        self.problems += part.problems
+        if self.opts.on_invalid == "error":  # kept to raise the first one (the report lists them all)
+            self.problems += part.problems
         if con is None or (self.write and self.opts.on_invalid == "error" and self.problems):
             return  # nothing to compare: the first problem will be raised (its count is kept)
         self.n_mixed += self._mixed_ids(con, part)
