@@ -13,7 +13,6 @@ import unicodedata
 
 import pandas as pd
 from dancerec.survey.instrument import Instrument, normalise_text
-from dancerec.survey.mapping import ColumnMapping
 from dancerec.survey.readers import SourceTable
 
 from dancerec.errors import InputError, UserError
@@ -294,11 +293,12 @@ _START_NAMES = ("startdate", "开始时间", "开始答题时间")
 _END_NAMES = ("enddate", "结束时间", "提交答卷时间", "submitdate")
 
 
-def column_date_order(
-    table: SourceTable, column: str, values: tuple[object, ...], given: str | None
+def decide_date_order(
+    table: SourceTable, column: str, day: bool, month: bool, given: str | None
 ) -> str | None:
-    """The day/month order of a date column: ``given``, else detected from the data, else None."""
-    day, month, _ = date_order_evidence(list(dict.fromkeys(values)))
+    """The day/month order of a date column: ``given``, else what the evidence of the whole column
+    says (some day above 12 → day-first, some month position above 12 → month-first), else the
+    platform's documented order; a column with evidence for both is refused."""
     if given is not None:
         return given
     if day and month:
@@ -311,26 +311,29 @@ def column_date_order(
     return "dayfirst" if day else "monthfirst" if month else table.date_order
 
 
-def _durations_from_start_end(
-    table: SourceTable,
-    cmap: ColumnMapping,
-    durations: list[float],
-    warnings: list[str],
-    date_order: str | None = None,
-) -> None:
-    """Completion time as end − start when the export has both (SurveyMonkey) but no duration column."""
+def column_date_order(
+    table: SourceTable, column: str, values: tuple[object, ...], given: str | None
+) -> str | None:
+    """The day/month order of a date column from all its ``values`` (see :func:`decide_date_order`)."""
+    day, month, _ = date_order_evidence(list(dict.fromkeys(values)))
+    return decide_date_order(table, column, day, month, given)
+
+
+def start_end_columns(table: SourceTable) -> tuple[int, int] | None:
+    """Positions of the start and end time columns (SurveyMonkey, Qualtrics…), if both exist."""
     norm = {normalise_text(c): j for j, c in enumerate(table.columns)}
     start = next((norm[k] for k in _START_NAMES if k in norm), None)
     end = next((norm[k] for k in _END_NAMES if k in norm), None)
-    if start is None or end is None:
-        return
+    return None if start is None or end is None else (start, end)
+
+
+def durations_from_start_end(
+    table: SourceTable, columns: tuple[int, int], order: str | None, durations: list[float]
+) -> int:
+    """Completion time as end − start, written into ``durations``; returns the number of rows whose
+    dates could not be read (they keep no completion time)."""
+    start, end = columns
     bad = 0
-    order = date_order or column_date_order(
-        table,
-        table.columns[end],
-        tuple(r[end] for r in table.data) + tuple(r[start] for r in table.data),
-        None,
-    )
     for i, row in enumerate(table.data):
         try:
             a, b = parse_timestamp(row[start], order), parse_timestamp(row[end], order)
@@ -339,7 +342,4 @@ def _durations_from_start_end(
             continue
         if a is not pd.NaT and b is not pd.NaT and b >= a:
             durations[i] = (b - a).total_seconds()
-    warnings.append(
-        f"completion time taken as {table.columns[end]} − {table.columns[start]}"
-        + (f" ({bad} row(s) with unreadable dates left without one)" if bad else "")
-    )
+    return bad

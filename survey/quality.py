@@ -85,21 +85,38 @@ def longest_run(values: np.ndarray) -> np.ndarray:
     return best
 
 
-def mahalanobis_pvalues(values: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class SampleStats:
+    """What the sample-wide flags need from the whole sample, so that they can be computed for a
+    block of respondents at a time: the median completion time, and the number of respondents, the
+    item means and the pairwise-complete covariance matrix (NaN where fewer than 3 pairs) of the
+    scored items."""
+
+    median_duration: float
+    n: int
+    mean: np.ndarray
+    cov: np.ndarray
+
+
+def mahalanobis_pvalues(values: np.ndarray, sample: SampleStats | None = None) -> np.ndarray:
     """p-values of squared Mahalanobis distances, handling missing answers pattern by pattern.
 
-    Mean and (pairwise) covariance come from the sample; each respondent is compared on the items
-    they answered, against χ² with as many degrees of freedom. Hand-written because no maintained
-    library computes it with missing data; the complete-data case equals scipy's ``mahalanobis``.
+    Mean and (pairwise) covariance come from the sample (``values`` itself, or ``sample`` when
+    ``values`` is one block of it); each respondent is compared on the items they answered, against
+    χ² with as many degrees of freedom. Hand-written because no maintained library computes it with
+    missing data; the complete-data case equals scipy's ``mahalanobis``.
     """
-    n = values.shape[0]
-    p = np.full(n, np.nan)
-    keep = ~np.all(np.isnan(values), axis=0)
+    n = values.shape[0] if sample is None else sample.n
+    p = np.full(values.shape[0], np.nan)
+    keep = ~np.all(np.isnan(values), axis=0) if sample is None else ~np.isnan(sample.mean)
     x = values[:, keep]
     if x.shape[1] == 0 or n < 2 * x.shape[1] + 2:
         return p  # too few respondents for a stable covariance matrix
-    mu = np.nanmean(x, axis=0)
-    cov = pd.DataFrame(x).cov(min_periods=3).to_numpy()
+    if sample is None:
+        mu = np.nanmean(x, axis=0)
+        cov = pd.DataFrame(x).cov(min_periods=3).to_numpy()
+    else:
+        mu, cov = sample.mean[keep], sample.cov[np.ix_(keep, keep)]
     if np.isnan(cov).any():
         return p
     observed = ~np.isnan(x)
@@ -124,9 +141,15 @@ def mahalanobis_pvalues(values: np.ndarray) -> np.ndarray:
 
 
 def compute_flags(
-    responses: pd.DataFrame, instrument: Instrument, thresholds: FlagThresholds | None = None
+    responses: pd.DataFrame,
+    instrument: Instrument,
+    thresholds: FlagThresholds | None = None,
+    sample: SampleStats | None = None,
 ) -> pd.DataFrame:
-    """Long table (respondent_id, flag, flagged, value, threshold): one row per respondent and flag."""
+    """Long table (respondent_id, flag, flagged, value, threshold): one row per respondent and flag.
+
+    ``sample``: statistics of the whole sample when ``responses`` is only a block of it (the speeder
+    and Mahalanobis flags compare each respondent with the whole sample)."""
     th = thresholds or FlagThresholds()
     idx = responses.index
     scored = [it.id for it in instrument.scored_items]
@@ -175,7 +198,10 @@ def compute_flags(
         if "duration_s" in responses
         else np.full(len(idx), np.nan)
     )
-    median = np.nanmedian(dur) if np.any(~np.isnan(dur)) else np.nan
+    if sample is not None:
+        median = sample.median_duration
+    else:
+        median = np.nanmedian(dur) if np.any(~np.isnan(dur)) else np.nan
     ratio = dur / median if median and np.isfinite(median) and median > 0 else np.full(len(idx), np.nan)
     add("speeder", ratio, np.nan_to_num(ratio, nan=np.inf) < th.speeder_ratio, th.speeder_ratio)
 
@@ -189,7 +215,7 @@ def compute_flags(
         failed += np.where(np.isnan(col) | (col != it.expected), 1.0, 0.0)
     add("attention", failed, failed > 0, 1)
 
-    p = mahalanobis_pvalues(raw) if len(idx) else np.empty(0)
+    p = mahalanobis_pvalues(raw, sample) if len(idx) else np.empty(0)
     add("mahalanobis", p, np.nan_to_num(p, nan=1.0) < th.mahalanobis_p, th.mahalanobis_p)
 
     share = 1 - answered / k if k else np.zeros(len(idx))

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 from dancerec.survey.instrument import Instrument, load_instrument
-from dancerec.survey.quality import FLAGS, FlagThresholds, compute_flags, flags_wide, resolve_flags
+from dancerec.survey.quality import (
+    FLAGS,
+    FlagThresholds,
+    SampleStats,
+    compute_flags,
+    flags_wide,
+    resolve_flags,
+)
 from dancerec.survey.scoring import DEFAULT_MIN_SHARE, score_dimensions
 
 from dancerec.workspace import Study
@@ -181,10 +188,27 @@ def get_thresholds(con: duckdb.DuckDBPyConnection) -> FlagThresholds:
     return FlagThresholds(**json.loads(row[0])) if row else FlagThresholds()
 
 
+#: respondents whose flags are computed at a time (the flags of a large study in bounded memory)
+FLAG_BLOCK = 50_000
+_STAGE_WIDE = "survey_flag_stage_wide"
+_STAGE_FLAGS = "survey_flag_stage"
+
+
 def refresh_flags(
-    con: duckdb.DuckDBPyConnection, instrument: Instrument, thresholds: FlagThresholds | None = None
-) -> pd.DataFrame:
-    """Recompute every respondent's flags inside the caller's transaction; returns the long table."""
+    con: duckdb.DuckDBPyConnection,
+    instrument: Instrument,
+    thresholds: FlagThresholds | None = None,
+    *,
+    block: int = FLAG_BLOCK,
+) -> tuple[int, int]:
+    """Recompute every respondent's flags inside the caller's transaction; returns (flag rows
+    deleted, inserted).
+
+    The respondent × item matrix is built in DuckDB and read back ``block`` respondents at a time:
+    one pass gathers the sample statistics the speeder and Mahalanobis flags compare with (median
+    completion time; item means and pairwise covariances, summed block by block), a second computes
+    the flags of each block against them. Working tables are dropped before the caller commits.
+    """
     if thresholds is None:
         thresholds = get_thresholds(con)
     else:
@@ -192,17 +216,124 @@ def refresh_flags(
             "INSERT OR REPLACE INTO survey_setting VALUES (?, ?)",
             [_THRESHOLDS_KEY, json.dumps(thresholds.to_dict())],
         )
-    responses = _read_responses(con, instrument)
-    long = compute_flags(responses, instrument, thresholds)
-    del responses
-    frame = long.copy()
-    frame["value"] = frame["value"].astype(float).replace([np.inf, -np.inf], np.nan)
-    con.register("_flags_in", frame)
+    n, n_blocks = _stage_wide(con, instrument, block)
+    con.execute(
+        f"CREATE TABLE {_STAGE_FLAGS} (respondent_id VARCHAR, flag VARCHAR, flagged BOOLEAN, "
+        "value DOUBLE, threshold DOUBLE)"
+    )
+    # one BLAS thread: the products here are small, and a multithreaded BLAS on a busy machine
+    # spent 15x longer waiting for its threads than computing (measured on 2 shared cores)
+    from threadpoolctl import threadpool_limits
+
+    blas = threadpool_limits(1, user_api="blas")
     try:
-        write_changed_flags(con, "_flags_in")
+        sample = _sample_stats(con, instrument, n, n_blocks)
+        for frame in _wide_blocks(con, instrument, n_blocks):
+            long = compute_flags(frame, instrument, thresholds, sample)
+            long["value"] = long["value"].astype(float).replace([np.inf, -np.inf], np.nan)
+            # a replacement scan of the local frame: a registered frame stays alive until commit
+            con.execute(f"INSERT INTO {_STAGE_FLAGS} SELECT * FROM long")
+        return write_changed_flags(con, _STAGE_FLAGS)
     finally:
-        con.unregister("_flags_in")
-    return long
+        blas.restore_original_limits()
+        con.execute(f"DROP TABLE IF EXISTS {_STAGE_FLAGS}")
+        con.execute(f"DROP TABLE IF EXISTS {_STAGE_WIDE}")
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _stage_wide(con: duckdb.DuckDBPyConnection, instrument: Instrument, block: int) -> tuple[int, int]:
+    """The respondent × item matrix as a working table, built ``block`` respondents at a time (ranges
+    of respondent ids): one pivot of the whole answer table needs a hash table of every respondent,
+    which ran out of memory under the import's DuckDB limit at 2 M respondents. Returns
+    (respondents, blocks)."""
+    n_items = len(instrument.item_ids)
+    aggs = ", ".join(
+        f"max(value) FILTER (WHERE item_id = {_sql_text(item)}) AS c{k}"
+        for k, item in enumerate(instrument.item_ids)
+    )
+    picks = "".join(f", a.c{k}" for k in range(n_items))
+    columns = "".join(f", c{k} DOUBLE" for k in range(n_items))
+    con.execute(f"CREATE TABLE {_STAGE_WIDE} (b INTEGER, respondent_id VARCHAR, duration_s DOUBLE{columns})")
+    bounds = [
+        r[0]
+        for r in con.execute(
+            "SELECT respondent_id FROM (SELECT respondent_id, row_number() OVER (ORDER BY respondent_id) - 1 "
+            "AS k FROM survey_respondent) WHERE k % ? = 0 ORDER BY respondent_id",
+            [block],
+        ).fetchall()
+    ]
+    for i, lo in enumerate(bounds):
+        hi = bounds[i + 1] if i + 1 < len(bounds) else None
+        where = "respondent_id >= ?" + (" AND respondent_id < ?" if hi is not None else "")
+        params = [lo] if hi is None else [lo, hi]
+        con.execute(
+            f"""
+            INSERT INTO {_STAGE_WIDE}
+            SELECT {i}, r.respondent_id, r.duration_s{picks}
+            FROM (SELECT respondent_id, duration_s FROM survey_respondent WHERE {where}) r
+            LEFT JOIN (SELECT respondent_id, {aggs} FROM survey_answer WHERE {where} GROUP BY respondent_id) a
+            USING (respondent_id)
+            """,
+            params + params,
+        )
+    n = int(con.execute("SELECT count(*) FROM survey_respondent").fetchall()[0][0])
+    return n, len(bounds)
+
+
+def _wide_blocks(
+    con: duckdb.DuckDBPyConnection, instrument: Instrument, n_blocks: int
+) -> Iterator[pd.DataFrame]:
+    """The staged matrix one block at a time: index respondent_id, duration_s, then the items."""
+    ids = instrument.item_ids
+    for i in range(n_blocks):
+        cols = con.execute(
+            f"SELECT * EXCLUDE (b) FROM {_STAGE_WIDE} WHERE b = ? ORDER BY respondent_id", [i]
+        ).fetchnumpy()
+        data = {"duration_s": _floats(cols["duration_s"])}
+        data.update({item: _floats(cols[f"c{k}"]) for k, item in enumerate(ids)})
+        index = pd.Index(
+            np.asarray(cols["respondent_id"], dtype=object), dtype="string", name="respondent_id"
+        )
+        yield pd.DataFrame(data, index=index)
+
+
+def _floats(col: np.ndarray) -> np.ndarray:
+    return (
+        np.ma.filled(col.astype(float), np.nan) if isinstance(col, np.ma.MaskedArray) else col.astype(float)
+    )
+
+
+def _sample_stats(
+    con: duckdb.DuckDBPyConnection, instrument: Instrument, n: int, n_blocks: int
+) -> SampleStats:
+    """Median completion time, and item means and pairwise-complete covariances of the scored items
+    (as pandas' ``DataFrame.cov(min_periods=3)``), from sums over blocks of respondents. Answers are
+    whole scale points, so the sums are exact in float64 and only the last step rounds."""
+    dur = _floats(con.execute(f"SELECT duration_s FROM {_STAGE_WIDE}").fetchnumpy()["duration_s"])
+    median = float(np.nanmedian(dur)) if np.any(~np.isnan(dur)) else np.nan
+    del dur
+    scored = [it.id for it in instrument.scored_items]
+    k = len(scored)
+    pairs, sums, products = np.zeros((k, k)), np.zeros((k, k)), np.zeros((k, k))
+    for frame in _wide_blocks(con, instrument, n_blocks):
+        x = (
+            np.column_stack([frame[c].to_numpy(dtype=float) for c in scored])
+            if k
+            else np.empty((len(frame), 0))
+        )
+        seen = (~np.isnan(x)).astype(float)
+        z = np.nan_to_num(x, nan=0.0)
+        pairs += seen.T @ seen
+        sums += z.T @ seen  # sums[i, j]: sum of item i over respondents who answered i and j
+        products += z.T @ z
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.diag(sums) / np.diag(pairs)
+        cov = (products - sums * sums.T / pairs) / (pairs - 1)
+    cov[pairs < 3] = np.nan
+    return SampleStats(median_duration=median, n=n, mean=mean, cov=cov)
 
 
 def write_changed_flags(con: duckdb.DuckDBPyConnection, new: str) -> tuple[int, int]:
