@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from dancerec.indices._threads import single_blas_thread
 from dancerec.indices.estimation import Estimator, FittedModel, estimate
-from dancerec.indices.fitindices import FitIndices
+from dancerec.indices.fitindices import FitIndices, fit_rows
 from dancerec.indices.syntax import ModelSpec
 
 from dancerec.display import DisplayMixin
@@ -23,43 +23,7 @@ __all__ = ["CFAResult", "fit_cfa", "fit_table"]
 
 def fit_table(fit: FitIndices) -> pd.DataFrame:
     """Global fit as a two-column table (index, value) in the order papers report it."""
-    lo, hi = fit.rmsea_ci
-    rows = [
-        ("N", fit.n),
-        ("N total", fit.n if fit.n_total is None else fit.n_total),
-        ("chi2", fit.chi2),
-        ("df", fit.df),
-        ("p", fit.pvalue),
-        ("chi2/df", fit.chi2_df),
-        ("CFI", fit.cfi),
-        ("TLI", fit.tli),
-        ("RMSEA", fit.rmsea),
-        ("RMSEA 90% CI low", lo),
-        ("RMSEA 90% CI high", hi),
-        ("SRMR", fit.srmr),
-        ("GFI (Joreskog-Sorbom)", fit.gfi),
-        ("NFI", fit.nfi),
-        ("logL", fit.loglik),
-        ("AIC", fit.aic),
-        ("BIC", fit.bic),
-        ("free parameters", fit.npar),
-    ]
-    r = fit.robust
-    if r is not None:
-        rows += [
-            ("chi2 scaled (Yuan-Bentler)", r.chi2_scaled),
-            ("scaling factor", r.scaling_factor),
-            ("p scaled", r.pvalue_scaled),
-            ("CFI robust", r.cfi_robust),
-            ("TLI robust", r.tli_robust),
-            ("RMSEA robust", r.rmsea_robust),
-            ("RMSEA robust 90% CI low", r.rmsea_ci_robust[0]),
-            ("RMSEA robust 90% CI high", r.rmsea_ci_robust[1]),
-            ("CFI scaled", r.cfi_scaled),
-            ("TLI scaled", r.tli_scaled),
-            ("RMSEA scaled", r.rmsea_scaled),
-        ]
-    return pd.DataFrame(rows, columns=["index", "value"])
+    return pd.DataFrame(fit_rows(fit), columns=["index", "value"])
 
 
 def _measurement_json(fit: FitIndices, loadings: pd.DataFrame, n_note: str = "") -> dict[str, Any]:
