@@ -17,8 +17,6 @@ tests/test_cfa_lean*.py compare both routes.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -45,6 +43,7 @@ def read_numeric_csv(path: Path, columns: list[str]) -> tuple[np.ndarray, list[s
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError):
         return None
+    text = text.replace("\r\n", "\n")  # Windows line ends, as pandas reads them
     if any(ch in text for ch in '"\t\r '):
         return None
     lines = text.split("\n")
@@ -58,16 +57,19 @@ def read_numeric_csv(path: Path, columns: list[str]) -> tuple[np.ndarray, list[s
     where = {h: k for k, h in enumerate(header)}
     if any(c not in where for c in columns):
         return None
-    rows = list(csv.reader(io.StringIO("\n".join(lines[1:]))))
-    if any(len(r) != len(header) for r in rows):
-        return None
-    cells = np.array(rows, dtype=str).reshape(len(rows), len(header))[:, [where[c] for c in columns]]
-    distinct = set(cells.ravel().tolist())
+    width = len(header)
+    body = lines[1:]
+    if any(line.count(",") != width - 1 for line in body):
+        return None  # a ragged row
+    # no quotes anywhere (checked above): splitting on commas is what the csv module would do
+    cells = np.array(",".join(body).split(","), dtype=object).reshape(len(body), width)
+    picked = cells[:, [where[c] for c in columns]].ravel().tolist()
+    distinct = set(picked)
     if any(v not in _NA and not _NUMBER.match(v) for v in distinct):
         return None
     values = {v: (np.nan if v in _NA else float(v)) for v in distinct}
-    x = np.array([values[v] for v in cells.ravel().tolist()], dtype=float)
-    return x.reshape(cells.shape), header
+    x = np.array([values[v] for v in picked], dtype=float)
+    return x.reshape(len(body), len(columns)), header
 
 
 @dataclass(frozen=True)

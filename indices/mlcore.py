@@ -15,7 +15,8 @@ indicators (residual covariances) and explicit variances, all without labels, fi
 no regressions, intercepts, defined parameters or equality constraints.
 
 Estimation: Fisher scoring on F_ML = ln|Sigma| + tr(S Sigma^-1) - ln|S| - p with the analytic Jacobian of
-Sigma (step halving when F does not fall), from one-factor principal-axis starting values; SEs from the
+Sigma, Newton steps with the analytic Hessian near the optimum (step halving when F does not fall), from
+one-factor principal-axis starting values; SEs from the
 expected information, acov = (2 / N) (J' (V x V) J)^-1 with V = Sigma^-1 (lavaan's ``information =
 "expected"``, ``likelihood = "normal"``).
 """
@@ -142,12 +143,58 @@ def _information(v: np.ndarray, jac: np.ndarray) -> np.ndarray:
     return jac.reshape(q, -1) @ vdv.reshape(q, -1).T
 
 
+def _hessian(
+    st: CFAStructure, lam: np.ndarray, psi: np.ndarray, v: np.ndarray, s: np.ndarray, jac: np.ndarray
+):
+    """The (observed) Hessian of F_ML: 2 tr(V S_l V S V S_k) - tr(V S_l V S_k) + tr((V - V S V) S_kl), with
+    S_k = dSigma/dtheta_k and S_kl the second derivatives (non-zero for loading-loading and
+    loading-factor-(co)variance pairs only)."""
+    q = jac.shape[0]
+    w = v @ s @ v
+    r = v - w
+    a = v @ jac
+    at = a.transpose(0, 2, 1).reshape(q, -1)
+    h = 2.0 * ((w @ jac).reshape(q, -1) @ at.T) - a.reshape(q, -1) @ at.T
+    h = (h + h.T) / 2.0
+    idx = np.array([k for k, (which, _, _) in enumerate(st.free) if which == "L"], dtype=int)
+    if len(idx):
+        items = np.array([st.free[k][1] for k in idx])
+        factors = np.array([st.free[k][2] for k in idx])
+        h[np.ix_(idx, idx)] += 2.0 * psi[np.ix_(factors, factors)] * r[np.ix_(items, items)]
+        rl = r @ lam  # (R Lambda)[i, g]
+        for k, (which, f, g) in enumerate(st.free):
+            if which != "P":
+                continue
+            val = 2.0 * (factors == f) * rl[items, g]
+            if f != g:
+                val = val + 2.0 * (factors == g) * rl[items, f]
+            h[idx, k] += val
+            h[k, idx] += val
+    return h
+
+
 def _scoring_step(info: np.ndarray, grad: np.ndarray) -> np.ndarray:
     """info^-1 grad on the well-determined directions only: a start such as a cross-loading at 0 can make
     the information singular (the model is identified, that point locally is not)."""
     w, u = np.linalg.eigh(info)
     keep = w > 1e-10 * w[-1]
     return u[:, keep] @ ((u[:, keep].T @ grad) / w[keep])
+
+
+def _step(st: CFAStructure, lam: np.ndarray, psi: np.ndarray, sigma: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """A Fisher-scoring step; close to the optimum (scoring step below 0.01) a Newton step with the
+    observed Hessian when that is positive definite. Scoring alone converges only linearly when the model
+    fits badly (expected and observed information differ: 40 iterations on bfi), Newton quadratically."""
+    v = np.linalg.inv(sigma)
+    jac = _jacobian(st, lam, psi)
+    grad = jac.reshape(len(jac), -1) @ (v @ (s - sigma) @ v).reshape(-1)  # minus dF/dtheta
+    step = _scoring_step(_information(v, jac), grad)
+    if np.max(np.abs(step)) < 1e-2:
+        hess = _hessian(st, lam, psi, v, s, jac)
+        w, u = np.linalg.eigh(hess)
+        if w[0] > 1e-8 * w[-1]:
+            return u @ ((u.T @ grad) / w)
+    return step
 
 
 def _discrepancy(s: np.ndarray, sigma: np.ndarray, logdet_s: float) -> float:
@@ -228,7 +275,8 @@ class LeanFit:
 def fit_ml(
     st: CFAStructure, s: np.ndarray, n: int, *, tol: float = 1e-11, maxiter: int = 500
 ) -> LeanFit | None:
-    """Fisher scoring to the ML estimate of ``st`` for the ML covariance ``s`` (divisor N) of N rows.
+    """Fisher scoring (then Newton) to the ML estimate of ``st`` for the ML covariance ``s`` (divisor N)
+    of N rows.
 
     Returns None when Sigma stops being positive definite or the information matrix is singular (the
     caller then uses the full path, which reports the problem in its own words).
@@ -245,13 +293,8 @@ def fit_ml(
         return None
     converged, it = False, 0
     for it in range(1, maxiter + 1):  # noqa: B007 - the count is reported
-        v = np.linalg.inv(sigma)
-        jac = _jacobian(st, lam, psi)
-        info = _information(v, jac)
-        resid = v @ (s - sigma) @ v
-        grad = jac.reshape(len(jac), -1) @ resid.reshape(-1)  # minus dF/dtheta
         try:
-            step = _scoring_step(info, grad)
+            step = _step(st, lam, psi, sigma, s)
         except np.linalg.LinAlgError:
             return None
         scale = 1.0

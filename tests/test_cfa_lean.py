@@ -244,3 +244,7 @@ def test_read_numeric_csv_reads_what_pandas_reads(bfi, tmp_path):
     x, header = read_numeric_csv(path, cols)
     assert header == list(bfi.columns)
     np.testing.assert_array_equal(x, pd.read_csv(path)[cols].to_numpy(dtype=float))
+    crlf = tmp_path / "crlf.csv"
+    crlf.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    x2, _ = read_numeric_csv(crlf, cols)
+    np.testing.assert_array_equal(x2, x)
