@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from dancerec.indices._threads import single_blas_thread
 from dancerec.indices.estimation import Estimator, FittedModel, estimate
-from dancerec.indices.fitindices import FitIndices, fit_rows
+from dancerec.indices.fitindices import FitIndices, fit_rows, measurement_json
 from dancerec.indices.syntax import ModelSpec
 
 from dancerec.display import DisplayMixin
@@ -28,30 +28,7 @@ def fit_table(fit: FitIndices) -> pd.DataFrame:
 
 def _measurement_json(fit: FitIndices, loadings: pd.DataFrame, n_note: str = "") -> dict[str, Any]:
     """Global fit and loadings: the part of the ``--json`` payload CFA and SEM share."""
-    return {
-        "n": fit.n,
-        "n_used": fit.n,
-        "n_total": fit.n if fit.n_total is None else fit.n_total,
-        "missing": fit.missing,
-        "n_note": n_note,
-        "loglik": fit.loglik,
-        "npar": fit.npar,
-        "chi2": fit.chi2,
-        "df": fit.df,
-        "pvalue": fit.pvalue,
-        "cfi": fit.cfi,
-        "tli": fit.tli,
-        "rmsea": fit.rmsea,
-        "rmsea_ci": [fit.rmsea_ci[0], fit.rmsea_ci[1]],
-        "srmr": fit.srmr,
-        "aic": fit.aic,
-        "bic": fit.bic,
-        "robust": None if fit.robust is None else fit.robust.to_json(),
-        "loadings": [
-            {"factor": r.factor, "item": r.item, "estimate": r.estimate, "std": r.std, "se": r.se, "p": r.p}
-            for r in loadings.itertuples()
-        ],
-    }
+    return measurement_json(fit, loadings.itertuples(), n_note)
 
 
 @dataclass

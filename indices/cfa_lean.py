@@ -90,6 +90,19 @@ class LeanCFA:
     fit: Any  # FitIndices
     result: Any  # mlcore.LeanFit
 
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` payload, as :meth:`dancerec.indices.cfa.CFAResult.to_json` writes it."""
+        from types import SimpleNamespace
+
+        from dancerec.indices.fitindices import measurement_json
+
+        cols = ("factor", "item", "estimate", "std", "se", "p")
+        rows = [
+            SimpleNamespace(**dict(zip(cols, r, strict=True)))
+            for r in zip(*(self.loadings[c] for c in cols), strict=True)
+        ]
+        return measurement_json(self.fit, rows, self.n_note)
+
 
 @dataclass(frozen=True)
 class _Row:

@@ -21,7 +21,7 @@ Conventions (lavaan 0.6, ``estimator = "ML"``, ``likelihood = "normal"``, no mea
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 # (fiml_fit_indices is defined at the end of the module)
-__all__ += ["covariate_loglik", "fiml_fit_indices", "fit_rows"]
+__all__ += ["covariate_loglik", "fiml_fit_indices", "fit_rows", "measurement_json"]
 
 
 def _logdet(m: np.ndarray) -> float:
@@ -399,3 +399,32 @@ def fit_rows(fit: FitIndices) -> list[tuple[str, float]]:
             ("RMSEA scaled", r.rmsea_scaled),
         ]
     return rows
+
+
+def measurement_json(fit: FitIndices, loadings: Iterable[Any], n_note: str = "") -> dict[str, Any]:
+    """The ``--json`` payload of a measurement model: global fit and loadings (rows with factor, item,
+    estimate, std, se and p attributes), shared by CFA and SEM and by the lean CFA path."""
+    return {
+        "n": fit.n,
+        "n_used": fit.n,
+        "n_total": fit.n if fit.n_total is None else fit.n_total,
+        "missing": fit.missing,
+        "n_note": n_note,
+        "loglik": fit.loglik,
+        "npar": fit.npar,
+        "chi2": fit.chi2,
+        "df": fit.df,
+        "pvalue": fit.pvalue,
+        "cfi": fit.cfi,
+        "tli": fit.tli,
+        "rmsea": fit.rmsea,
+        "rmsea_ci": [fit.rmsea_ci[0], fit.rmsea_ci[1]],
+        "srmr": fit.srmr,
+        "aic": fit.aic,
+        "bic": fit.bic,
+        "robust": None if fit.robust is None else fit.robust.to_json(),
+        "loadings": [
+            {"factor": r.factor, "item": r.item, "estimate": r.estimate, "std": r.std, "se": r.se, "p": r.p}
+            for r in loadings
+        ],
+    }

@@ -3,6 +3,7 @@ as the full path (semopy/pandas) but for the estimator line, and none of the hea
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -39,16 +40,38 @@ def _split(lines: list[str]) -> tuple[list[str], str]:
     return [line for line in lines if not line.startswith("estimator:")], est[0]
 
 
+@pytest.fixture
+def full_path_only(monkeypatch):
+    """Make the lean path decline, so that the same command runs the full (semopy/pandas) path."""
+    from dancerec.indices import cfa_lean
+
+    monkeypatch.setattr(cfa_lean, "lean_cfa", lambda *a, **k: None)
+
+
 @pytest.mark.parametrize("extra", [[], ["--std-lv"]])
-def test_lean_output_equals_the_full_paths(files, tmp_path, extra):
+def test_lean_output_equals_the_full_paths(files, tmp_path, extra, request):
     data, model = files
     args = ["--data", str(data), "--model", str(model), "--missing", "listwise", *extra]
-    lean, lean_est = _split(_run(*args))
-    full, full_est = _split(_run(*args, "--json", str(tmp_path / "x.json")))  # --json: the full path
+    lean, lean_est = _split(_run(*args, "--json", str(tmp_path / "lean.json")))
+    request.getfixturevalue("full_path_only")
+    full, full_est = _split(_run(*args, "--json", str(tmp_path / "full.json")))
     assert "mlcore" in lean_est and "semopy" in full_est  # each route was really taken
     assert lean == full
     assert any("CFA fit" in line for line in lean) and any("N4" in line for line in lean)
     assert any("recommended estimator: WLSMV" in line for line in lean)
+    ours = json.loads((tmp_path / "lean.json").read_text())
+    theirs = json.loads((tmp_path / "full.json").read_text())
+    assert ours.keys() == theirs.keys()
+    for key, value in theirs.items():
+        if key == "loadings":
+            assert [(r["factor"], r["item"]) for r in ours[key]] == [(r["factor"], r["item"]) for r in value]
+            for a, b in zip(ours[key], value, strict=True):
+                for k in ("estimate", "std", "se", "p"):
+                    assert a[k] == pytest.approx(b[k], abs=2e-6), (a["item"], k)  # None == None too
+        elif isinstance(value, float) or isinstance(value, list):
+            assert ours[key] == pytest.approx(value, rel=1e-9, abs=1e-6), key
+        else:
+            assert ours[key] == value, key
 
 
 def test_incomplete_data_without_listwise_takes_the_fiml_path(files):

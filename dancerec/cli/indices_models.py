@@ -60,7 +60,7 @@ def _print_measurement(loadings, factor_correlations, residuals) -> None:
     print_table(residuals, title="largest residual correlations")
 
 
-def _lean_cfa(data: Path, model: Path, missing: str | None, std_lv: bool) -> bool:
+def _lean_cfa(data: Path, model: Path, missing: str | None, std_lv: bool, json_path: Path | None) -> bool:
     """Answer a plain ML CFA of a CSV file through :mod:`dancerec.indices.cfa_lean` (numpy only, no pandas,
     scipy.stats or semopy: their imports cost more than lavaan's whole run); False when the full path must
     answer (the lean path covers less and then gives the same numbers, never different ones)."""
@@ -77,6 +77,7 @@ def _lean_cfa(data: Path, model: Path, missing: str | None, std_lv: bool) -> boo
     _print_measurement(out.loadings, out.factor_correlations, out.largest_residuals)
     note(out.problems)
     console.print(f"[dim]estimator: {out.estimator}[/]", highlight=False)
+    write_json(json_path, out.to_json())
     return True
 
 
@@ -136,8 +137,8 @@ def cfa(
     """Confirmatory factor analysis of the measurement model (ML, lavaan-comparable fit indices)."""
     lean = data is not None and model is not None and instrument is None and not recoded
     lean = lean and exclude_flagged in (None, "none") and estimator.lower() == "ml"
-    lean = lean and not mi and export_r is None and json_path is None
-    if lean and _lean_cfa(data, model, missing, std_lv):
+    lean = lean and not mi and export_r is None
+    if lean and _lean_cfa(data, model, missing, std_lv, json_path):
         return
     from dancerec.indices.cfa import fit_cfa
     from dancerec.indices.estimation import Estimator
