@@ -189,11 +189,12 @@ def _param_rows(spec, st, res) -> tuple[list[tuple[str, str, float, float, float
     loadings.sort(key=lambda r: (pos[r[0]], pos[r[1]]))
     rows = [_Row("loading", f, i, True, est, sd) for f, i, est, sd, _ in loadings]
     corr = res.factor_correlations()
-    for f in range(len(st.latent)):
-        for g in range(f + 1):
-            kind = "variance" if f == g else "covariance"
-            free = not (st.std_lv and f == g)
-            rows.append(_Row(kind, st.latent[f], st.latent[g], free, res.psi[f, g], corr[f, g]))
+    m = len(st.latent)  # covariances (earlier factor first), then variances, as the full path lists them
+    for f in range(m):
+        for g in range(f + 1, m):
+            rows.append(_Row("covariance", st.latent[f], st.latent[g], True, res.psi[f, g], corr[f, g]))
+    for f in range(m):
+        rows.append(_Row("variance", st.latent[f], st.latent[f], not st.std_lv, res.psi[f, f], 1.0))
     for which, i, j in st.free:
         if which == "T":
             kind = "residual variance" if i == j else "residual covariance"
