@@ -191,6 +191,7 @@ def _recommend_estimator(src, chosen: str) -> None:
 
 
 def _say_recommendation(recommendation, chosen: str) -> None:
+    """A note naming the recommended estimator when it is not the one chosen (nothing when unknown)."""
     if recommendation is None:
         return
     name, reasons = recommendation
