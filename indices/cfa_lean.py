@@ -266,8 +266,8 @@ def _assemble(spec, st, res, x_all, items, n_total, data, model) -> LeanCFA | No
         largest_residuals=_largest_residuals(st, res),
         problems=mlcore.improper_messages(rows),
         estimator=(
-            "ML (numpy Fisher scoring and Newton, dancerec.indices.mlcore: the start-up-lean route, same "
-            f"optimum as semopy obj=MLW), {identification}, expected-information SEs, listwise deletion"
+            f"ML (numpy Fisher scoring/Newton, dancerec.indices.mlcore: semopy obj=MLW's optimum), "
+            f"{identification}, expected-information SEs, listwise deletion"
         ),
         fit=fit,
         result=res,
