@@ -153,7 +153,7 @@ def result_from_fitted(fm: FittedModel) -> CFAResult:
         structure=fm.spec.measurement,
         converged=fm.converged,
         problems=list(fm.problems),
-        estimator=fm.estimator.describe(fm.missing),
+        estimator=fm.estimator.describe(fm.missing, fm.spec.std_lv),
         syntax=fm.spec.to_lavaan(),
         n_dropped=fm.n_dropped,
         params=params,

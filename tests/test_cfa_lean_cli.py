@@ -56,6 +56,8 @@ def test_lean_output_equals_the_full_paths(files, tmp_path, extra, request):
     request.getfixturevalue("full_path_only")
     full, full_est = _split(_run(*args, "--json", str(tmp_path / "full.json")))
     assert "mlcore" in lean_est and "semopy" in full_est  # each route was really taken
+    assert lean_est.split("), ", 1)[1] == full_est.split("), ", 1)[1]  # identification, SEs, missing data
+    assert ("std.lv" in lean_est) == ("--std-lv" in extra)
     assert lean == full
     assert any("CFA fit" in line for line in lean) and any("N4" in line for line in lean)
     assert any("recommended estimator: WLSMV" in line for line in lean)
