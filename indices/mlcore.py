@@ -181,15 +181,18 @@ def _scoring_step(info: np.ndarray, grad: np.ndarray) -> np.ndarray:
     return u[:, keep] @ ((u[:, keep].T @ grad) / w[keep])
 
 
-def _step(st: CFAStructure, lam: np.ndarray, psi: np.ndarray, sigma: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """A Fisher-scoring step; close to the optimum (scoring step below 0.01) a Newton step with the
+def _step(
+    st: CFAStructure, theta: np.ndarray, lam: np.ndarray, psi: np.ndarray, sigma: np.ndarray, s: np.ndarray
+) -> np.ndarray:
+    """A Fisher-scoring step; close to the optimum (scoring step below 1% of the parameters, or 0.01 for
+    parameters below 1) a Newton step with the
     observed Hessian when that is positive definite. Scoring alone converges only linearly when the model
     fits badly (expected and observed information differ: 40 iterations on bfi), Newton quadratically."""
     v = np.linalg.inv(sigma)
     jac = _jacobian(st, lam, psi)
     grad = jac.reshape(len(jac), -1) @ (v @ (s - sigma) @ v).reshape(-1)  # minus dF/dtheta
     step = _scoring_step(_information(v, jac), grad)
-    if np.max(np.abs(step)) < 1e-2:
+    if np.max(np.abs(step) / np.maximum(1.0, np.abs(theta))) < 1e-2:
         hess = _hessian(st, lam, psi, v, s, jac)
         w, u = np.linalg.eigh(hess)
         if w[0] > 1e-8 * w[-1]:
@@ -205,8 +208,9 @@ def _discrepancy(s: np.ndarray, sigma: np.ndarray, logdet_s: float) -> float:
 
 
 def _starts(st: CFAStructure, s: np.ndarray) -> np.ndarray:
-    """One-factor principal-axis loadings per factor (sign: marker positive), factor covariances 0,
-    residual variances what the loadings leave of the observed variances (at least 10%)."""
+    """Per factor, the first principal component of its items' covariances as standardised loadings (sign:
+    marker positive), factor covariances 0, residual variances what the loadings leave of the observed
+    variances (at least 10%)."""
     obs = {v: k for k, v in enumerate(st.observed)}
     lat = {v: k for k, v in enumerate(st.latent)}
     p, m = len(st.observed), len(st.latent)
@@ -294,7 +298,7 @@ def fit_ml(
     converged, it = False, 0
     for it in range(1, maxiter + 1):  # noqa: B007 - the count is reported
         try:
-            step = _step(st, lam, psi, sigma, s)
+            step = _step(st, theta, lam, psi, sigma, s)
         except np.linalg.LinAlgError:
             return None
         scale = 1.0
