@@ -125,10 +125,18 @@ def _model(text: str, folder: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+#: more models checked against the library path only: written-out defaults, one factor, two residual covariances
+EXTRA = {
+    "hs_explicit": (HS + "\nvisual ~~ textual\nx1 ~~ x1\nspeed ~~ speed", False),
+    "one_factor": ("g =~ x1 + x2 + x3 + x4 + x5 + x6", False),
+    "two_residual_covariances": (HS + "\nx2 ~~ x3\nx7 ~~ x8", True),
+}
+
+
+@pytest.mark.parametrize("name", [*MODELS, *EXTRA])
 def test_lean_path_equals_the_library_path(name, hs, bfi, tmp_path):
     """Every number the command prints, and the SEs/fit behind them, equal fit_cfa's to 1e-6."""
-    model, std_lv = MODELS[name]
+    model, std_lv = {**MODELS, **EXTRA}[name]
     frame = bfi if name == "bfi" else hs
     out = lean_cfa(_csv(frame, tmp_path), _model(model, tmp_path), missing="listwise", std_lv=std_lv)
     assert out is not None
