@@ -1,6 +1,6 @@
 """Whole-process `dancerec indices cfa` against `Rscript` + lavaan on psych's bfi 5-factor model.
 
-    .venv/bin/python benchmarks/bench_cfa_vs_lavaan.py [--repeats 7] [--missing listwise|fiml]
+    .venv/bin/python benchmarks/bench_cfa_vs_lavaan.py [--repeats 9] [--missing listwise|fiml]
 
 Each repeat runs both programs once, alternating which goes first, from a cold process (imports,
 data reading, fit, fit measures, standardised solution, printing). Data: tests/fixtures/R/data/bfi.csv
@@ -62,7 +62,7 @@ def _line(label: str, runs: list[tuple[float, float]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--missing", choices=["listwise", "fiml"], default="listwise")
     args = parser.parse_args()
     if shutil.which("Rscript") is None:
