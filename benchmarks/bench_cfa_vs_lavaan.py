@@ -1,14 +1,16 @@
 """Whole-process `dancerec indices cfa` against `Rscript` + lavaan on psych's bfi 5-factor model.
 
-    .venv/bin/python benchmarks/bench_cfa_vs_lavaan.py [--repeats 7] [--missing listwise|fiml]
+    .venv/bin/python benchmarks/bench_cfa_vs_lavaan.py [--repeats 9] [--missing listwise|fiml]
 
 Each repeat runs both programs once, alternating which goes first, from a cold process (imports,
 data reading, fit, fit measures, standardised solution, printing). Data: tests/fixtures/R/data/bfi.csv
 (2,800 rows, 25 items, missing cells as they are). ``--missing listwise`` compares with lavaan's default
 (complete cases, 2,436 rows); ``--missing fiml`` with ``missing = "ml"`` (all 2,800 rows).
 Reports the medians of wall-clock and CPU time (user + system of the process tree; on a busy machine
-wall time mostly measures waiting for a core) and the ratios dancerec / lavaan. Skips (exit 0 with a message) when Rscript or
-lavaan is absent.
+wall time mostly measures waiting for a core) and the ratios dancerec / lavaan, and which route dancerec
+took (its ``estimator:`` line: the start-up-lean numpy path of dancerec.indices.cfa_lean for listwise
+deletion, the full semopy/pandas path for FIML). Skips (exit 0 with a message) when Rscript or lavaan is
+absent.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ BFI = ROOT / "tests" / "fixtures" / "R" / "data" / "bfi.csv"
 MODEL = "\n".join(f"{f} =~ " + " + ".join(f"{f}{i}" for i in range(1, 6)) for f in "ACENO")
 
 
+_ROUTE: dict[str, str] = {}
+
+
 def _timed(cmd: list[str]) -> tuple[float, float]:
     """Wall-clock and CPU (user + system, the process and its children) seconds of one run."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -39,6 +44,9 @@ def _timed(cmd: list[str]) -> tuple[float, float]:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed:\n{out.stderr[-2000:]}")
+    route = [line for line in out.stdout.splitlines() if line.startswith("estimator:")]
+    if route:
+        _ROUTE["dancerec"] = route[0]
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return elapsed, cpu
 
@@ -54,7 +62,7 @@ def _line(label: str, runs: list[tuple[float, float]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--missing", choices=["listwise", "fiml"], default="listwise")
     args = parser.parse_args()
     if shutil.which("Rscript") is None:
@@ -102,6 +110,7 @@ def main() -> None:
     print(_line("dancerec indices cfa", t_ours))
     print(_line("Rscript lavaan cfa  ", t_theirs))
     print(f"ratio dancerec / lavaan: wall {ratio_wall:.2f}, CPU {ratio_cpu:.2f}")
+    print(f"dancerec route: {_ROUTE.get('dancerec', '?')}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from dancerec.indices._threads import single_blas_thread
 from dancerec.indices.estimation import Estimator, FittedModel, estimate
-from dancerec.indices.fitindices import FitIndices
+from dancerec.indices.fitindices import FitIndices, fit_rows, measurement_json
 from dancerec.indices.syntax import ModelSpec
 
 from dancerec.display import DisplayMixin
@@ -23,71 +23,12 @@ __all__ = ["CFAResult", "fit_cfa", "fit_table"]
 
 def fit_table(fit: FitIndices) -> pd.DataFrame:
     """Global fit as a two-column table (index, value) in the order papers report it."""
-    lo, hi = fit.rmsea_ci
-    rows = [
-        ("N", fit.n),
-        ("N total", fit.n if fit.n_total is None else fit.n_total),
-        ("chi2", fit.chi2),
-        ("df", fit.df),
-        ("p", fit.pvalue),
-        ("chi2/df", fit.chi2_df),
-        ("CFI", fit.cfi),
-        ("TLI", fit.tli),
-        ("RMSEA", fit.rmsea),
-        ("RMSEA 90% CI low", lo),
-        ("RMSEA 90% CI high", hi),
-        ("SRMR", fit.srmr),
-        ("GFI (Joreskog-Sorbom)", fit.gfi),
-        ("NFI", fit.nfi),
-        ("logL", fit.loglik),
-        ("AIC", fit.aic),
-        ("BIC", fit.bic),
-        ("free parameters", fit.npar),
-    ]
-    r = fit.robust
-    if r is not None:
-        rows += [
-            ("chi2 scaled (Yuan-Bentler)", r.chi2_scaled),
-            ("scaling factor", r.scaling_factor),
-            ("p scaled", r.pvalue_scaled),
-            ("CFI robust", r.cfi_robust),
-            ("TLI robust", r.tli_robust),
-            ("RMSEA robust", r.rmsea_robust),
-            ("RMSEA robust 90% CI low", r.rmsea_ci_robust[0]),
-            ("RMSEA robust 90% CI high", r.rmsea_ci_robust[1]),
-            ("CFI scaled", r.cfi_scaled),
-            ("TLI scaled", r.tli_scaled),
-            ("RMSEA scaled", r.rmsea_scaled),
-        ]
-    return pd.DataFrame(rows, columns=["index", "value"])
+    return pd.DataFrame(fit_rows(fit), columns=["index", "value"])
 
 
 def _measurement_json(fit: FitIndices, loadings: pd.DataFrame, n_note: str = "") -> dict[str, Any]:
     """Global fit and loadings: the part of the ``--json`` payload CFA and SEM share."""
-    return {
-        "n": fit.n,
-        "n_used": fit.n,
-        "n_total": fit.n if fit.n_total is None else fit.n_total,
-        "missing": fit.missing,
-        "n_note": n_note,
-        "loglik": fit.loglik,
-        "npar": fit.npar,
-        "chi2": fit.chi2,
-        "df": fit.df,
-        "pvalue": fit.pvalue,
-        "cfi": fit.cfi,
-        "tli": fit.tli,
-        "rmsea": fit.rmsea,
-        "rmsea_ci": [fit.rmsea_ci[0], fit.rmsea_ci[1]],
-        "srmr": fit.srmr,
-        "aic": fit.aic,
-        "bic": fit.bic,
-        "robust": None if fit.robust is None else fit.robust.to_json(),
-        "loadings": [
-            {"factor": r.factor, "item": r.item, "estimate": r.estimate, "std": r.std, "se": r.se, "p": r.p}
-            for r in loadings.itertuples()
-        ],
-    }
+    return measurement_json(fit, loadings.itertuples(), n_note)
 
 
 @dataclass
@@ -212,7 +153,7 @@ def result_from_fitted(fm: FittedModel) -> CFAResult:
         structure=fm.spec.measurement,
         converged=fm.converged,
         problems=list(fm.problems),
-        estimator=fm.estimator.describe(fm.missing),
+        estimator=fm.estimator.describe(fm.missing, fm.spec.std_lv),
         syntax=fm.spec.to_lavaan(),
         n_dropped=fm.n_dropped,
         params=params,

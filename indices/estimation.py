@@ -81,7 +81,7 @@ class Estimator:
         if self.name not in ESTIMATORS:
             raise UserError(f"unknown estimator {self.name!r} (use {', '.join(ESTIMATORS)})")
 
-    def describe(self, missing: str = "listwise") -> str:
+    def describe(self, missing: str = "listwise", std_lv: bool = False) -> str:
         how = (
             "FIML (casewise likelihood with saturated intercepts, H1 by EM, observed-information SEs)"
             if missing == "fiml"
@@ -91,9 +91,10 @@ class Estimator:
             how = "robust: Yuan-Bentler scaled chi2 (Mplus variant), Huber-White sandwich SEs, " + (
                 "FIML (incomplete rows kept)" if missing == "fiml" else "listwise deletion"
             )
+        identification = "unit latent variances (std.lv)" if std_lv else "marker-variable identification"
         return (
             f"{self.name.upper()} (semopy obj={self.objective}, solver={self.solver}, ftol={self.ftol:g}), "
-            f"marker-variable identification, {how}"
+            f"{identification}, {how}"
         )
 
 

@@ -21,13 +21,12 @@ Conventions (lavaan 0.6, ``estimator = "ML"``, ``likelihood = "normal"``, no mea
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from dancerec.indices._dist import chi2_cdf, chi2_sf, ncx2_cdf, ncx2_sf
-from scipy import optimize
 
 __all__ = [
     "FitIndices",
@@ -47,7 +46,7 @@ __all__ = [
 ]
 
 # (fiml_fit_indices is defined at the end of the module)
-__all__ += ["covariate_loglik", "fiml_fit_indices"]
+__all__ += ["covariate_loglik", "fiml_fit_indices", "fit_rows", "measurement_json"]
 
 
 def _logdet(m: np.ndarray) -> float:
@@ -140,7 +139,12 @@ def rmsea(chi2: float, df: int, n: int, groups: int = 1) -> float:
 
 
 def _ncp_for_cdf(chi2: float, df: int, target: float) -> float:
-    """The noncentrality lambda with P(X <= chi2 | df, lambda) = target (0 when even lambda=0 is below)."""
+    """The noncentrality lambda with P(X <= chi2 | df, lambda) = target (0 when even lambda=0 is below).
+
+    Bisection on [0, hi] to the tolerance scipy's ``brentq(xtol=1e-12, rtol=1e-12)`` was used with (the
+    CDF falls monotonically in lambda); written out because ``import scipy.optimize`` alone costs about
+    0.4 s, more than the rest of a lean ``dancerec indices cfa`` run.
+    """
 
     def f(lam: float) -> float:
         if lam <= 0:
@@ -149,12 +153,20 @@ def _ncp_for_cdf(chi2: float, df: int, target: float) -> float:
 
     if f(0.0) <= 0:
         return 0.0
-    hi = max(chi2, 1.0)
+    lo, hi = 0.0, max(chi2, 1.0)
     while f(hi) > 0:
-        hi *= 2.0
+        lo, hi = hi, hi * 2.0
         if hi > 1e9:  # pragma: no cover - absurd chi2
             return float("nan")
-    return float(optimize.brentq(f, 0.0, hi, xtol=1e-12, rtol=1e-12, maxiter=500))
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if hi - lo <= 1e-12 + 1e-12 * abs(mid):
+            break
+        if f(mid) > 0:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
 
 
 def rmsea_ci(chi2: float, df: int, n: int, level: float = 0.90, groups: int = 1) -> tuple[float, float]:
@@ -345,3 +357,74 @@ def fiml_fit_indices(
         missing="fiml",
         srmr_nomean=srmr(h1_cov, sigma),
     )
+
+
+def fit_rows(fit: FitIndices) -> list[tuple[str, float]]:
+    """Global fit as (index, value) rows in the order papers report them (the CLI's and the report's fit
+    table; :func:`dancerec.indices.cfa.fit_table` is the DataFrame of these rows)."""
+    lo, hi = fit.rmsea_ci
+    rows = [
+        ("N", fit.n),
+        ("N total", fit.n if fit.n_total is None else fit.n_total),
+        ("chi2", fit.chi2),
+        ("df", fit.df),
+        ("p", fit.pvalue),
+        ("chi2/df", fit.chi2_df),
+        ("CFI", fit.cfi),
+        ("TLI", fit.tli),
+        ("RMSEA", fit.rmsea),
+        ("RMSEA 90% CI low", lo),
+        ("RMSEA 90% CI high", hi),
+        ("SRMR", fit.srmr),
+        ("GFI (Joreskog-Sorbom)", fit.gfi),
+        ("NFI", fit.nfi),
+        ("logL", fit.loglik),
+        ("AIC", fit.aic),
+        ("BIC", fit.bic),
+        ("free parameters", fit.npar),
+    ]
+    r = fit.robust
+    if r is not None:
+        rows += [
+            ("chi2 scaled (Yuan-Bentler)", r.chi2_scaled),
+            ("scaling factor", r.scaling_factor),
+            ("p scaled", r.pvalue_scaled),
+            ("CFI robust", r.cfi_robust),
+            ("TLI robust", r.tli_robust),
+            ("RMSEA robust", r.rmsea_robust),
+            ("RMSEA robust 90% CI low", r.rmsea_ci_robust[0]),
+            ("RMSEA robust 90% CI high", r.rmsea_ci_robust[1]),
+            ("CFI scaled", r.cfi_scaled),
+            ("TLI scaled", r.tli_scaled),
+            ("RMSEA scaled", r.rmsea_scaled),
+        ]
+    return rows
+
+
+def measurement_json(fit: FitIndices, loadings: Iterable[Any], n_note: str = "") -> dict[str, Any]:
+    """The ``--json`` payload of a measurement model: global fit and loadings (rows with factor, item,
+    estimate, std, se and p attributes), shared by CFA and SEM and by the lean CFA path."""
+    return {
+        "n": fit.n,
+        "n_used": fit.n,
+        "n_total": fit.n if fit.n_total is None else fit.n_total,
+        "missing": fit.missing,
+        "n_note": n_note,
+        "loglik": fit.loglik,
+        "npar": fit.npar,
+        "chi2": fit.chi2,
+        "df": fit.df,
+        "pvalue": fit.pvalue,
+        "cfi": fit.cfi,
+        "tli": fit.tli,
+        "rmsea": fit.rmsea,
+        "rmsea_ci": [fit.rmsea_ci[0], fit.rmsea_ci[1]],
+        "srmr": fit.srmr,
+        "aic": fit.aic,
+        "bic": fit.bic,
+        "robust": None if fit.robust is None else fit.robust.to_json(),
+        "loadings": [
+            {"factor": r.factor, "item": r.item, "estimate": r.estimate, "std": r.std, "se": r.se, "p": r.p}
+            for r in loadings
+        ],
+    }

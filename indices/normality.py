@@ -9,14 +9,18 @@ normal p. Incomplete rows are dropped (as psych's ``na.rm = TRUE``); N used is r
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 from dancerec.indices._dist import chi2_sf, norm_sf
 from dancerec.indices._threads import single_blas_thread
 
 from dancerec.errors import UserError
 
-__all__ = ["mardia"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["mardia", "mardia_tests"]
 
 
 def _d_sums(xc: np.ndarray, s_inv: np.ndarray, block: int = 2048) -> tuple[float, float]:
@@ -50,19 +54,17 @@ def _d_sums(xc: np.ndarray, s_inv: np.ndarray, block: int = 2048) -> tuple[float
 
 
 @single_blas_thread
-def mardia(data: pd.DataFrame) -> pd.DataFrame:
-    """Mardia's skewness (large- and small-sample) and kurtosis tests as a tidy table.
+def mardia_tests(x: np.ndarray, n_total: int | None = None) -> list[tuple[str, float, float, float, float]]:
+    """Mardia's tests on the complete rows ``x`` (N x p, numpy only): rows of (test, coefficient,
+    statistic, df, p) for ``skewness``, ``skewness (small sample)`` and ``kurtosis``; p unadjusted.
 
-    Rows: ``skewness``, ``skewness (small sample)``, ``kurtosis``; columns ``coefficient`` (b1p or b2p),
-    ``statistic`` (chi-square or z), ``df`` (NaN for the z test), ``p``, ``n`` (complete cases used) and
-    ``n_total``. The p-values are unadjusted.
+    ``n_total`` (rows before incomplete ones were dropped) only words the error message.
     """
-    frame = data.apply(pd.to_numeric, errors="coerce")
-    x = frame.dropna().to_numpy(dtype=float)
+    x = np.asarray(x, dtype=float)
     n, p = x.shape
     if n <= p + 1:
         raise UserError(
-            f"Mardia's test needs more complete cases than items: {n} complete of {len(frame)}, {p} items"
+            f"Mardia's test needs more complete cases than items: {n} complete of {n_total or n}, {p} items"
         )
     xc = x - x.mean(axis=0)
     s = xc.T @ xc / (n - 1)
@@ -80,12 +82,26 @@ def mardia(data: pd.DataFrame) -> pd.DataFrame:
     skew = n * b1p / 6
     small = skew * k
     kurt = (b2p - p * (p + 2)) * np.sqrt(n / (8 * p * (p + 2)))
-    rows = [
+    return [
         ("skewness", b1p, skew, df, chi2_sf(skew, df)),
         ("skewness (small sample)", b1p, small, df, chi2_sf(small, df)),
         ("kurtosis", b2p, kurt, np.nan, float(2 * norm_sf(abs(kurt)))),
     ]
+
+
+def mardia(data: pd.DataFrame) -> pd.DataFrame:
+    """Mardia's skewness (large- and small-sample) and kurtosis tests as a tidy table.
+
+    Rows: ``skewness``, ``skewness (small sample)``, ``kurtosis``; columns ``coefficient`` (b1p or b2p),
+    ``statistic`` (chi-square or z), ``df`` (NaN for the z test), ``p``, ``n`` (complete cases used) and
+    ``n_total``. The p-values are unadjusted.
+    """
+    import pandas as pd
+
+    frame = data.apply(pd.to_numeric, errors="coerce")
+    x = frame.dropna().to_numpy(dtype=float)
+    rows = mardia_tests(x, len(frame))
     out = pd.DataFrame(rows, columns=["test", "coefficient", "statistic", "df", "p"])
-    out["n"] = n
+    out["n"] = x.shape[0]
     out["n_total"] = len(frame)
     return out

@@ -263,19 +263,11 @@ def param_table(
 
 
 def improper_solutions(params: pd.DataFrame, std: Standardized) -> list[str]:
-    """Heywood cases and other improper solutions, described for the reader."""
-    out = []
-    for r in params.itertuples():
-        if r.kind in ("variance", "residual variance") and r.free and r.estimate <= 1e-6:
-            out.append(
-                f"Heywood case: variance of {r.lhs} is {r.estimate:.2g} at semopy's zero bound "
-                "(lavaan would report a negative variance)"
-            )
-        if r.kind == "loading" and abs(r.std) > 1.0 + 1e-9:
-            out.append(f"Heywood case: standardised loading {r.lhs} =~ {r.rhs} is {r.std:.3f} (> 1)")
-        if r.kind == "covariance" and abs(r.std) > 1.0 + 1e-9:
-            out.append(f"improper solution: correlation {r.lhs} ~~ {r.rhs} is {r.std:.3f} (|r| > 1)")
-    return out
+    """Heywood cases and other improper solutions, described for the reader (rules in
+    :func:`dancerec.indices.mlcore.improper_messages`, shared with the lean CFA path)."""
+    from dancerec.indices.mlcore import improper_messages
+
+    return improper_messages(params.itertuples())
 
 
 def sample_intercepts(

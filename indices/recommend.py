@@ -15,13 +15,16 @@ Only a recommendation: dancerec's default estimator stays ML, as lavaan's, so nu
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import pandas as pd
-from dancerec.indices.normality import mardia
+from dancerec.indices.normality import mardia_tests
 
-__all__ = ["EstimatorRecommendation", "methods_paragraph", "recommend_estimator"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["EstimatorRecommendation", "methods_paragraph", "recommend_estimator", "recommend_from_array"]
 
 
 class EstimatorRecommendation(NamedTuple):
@@ -47,12 +50,39 @@ def recommend_estimator(
     """Recommend an estimator for a CFA/SEM of ``items`` (rules in the module docstring).
 
     ``scale`` is the possible answer range (e.g. (1, 5)); by default the observed minimum and maximum of
-    each item are its extreme categories.
+    each item are its extreme categories. A column named twice (an item loading on two factors) counts once.
     """
+    import pandas as pd
+
     frame = items.apply(pd.to_numeric, errors="coerce")
+    frame = frame.loc[:, ~frame.columns.duplicated()]
+    return recommend_from_array(
+        [str(c) for c in frame.columns],
+        frame.to_numpy(dtype=float),
+        scale=scale,
+        max_categories=max_categories,
+        extreme_share=extreme_share,
+        alpha=alpha,
+    )
+
+
+def recommend_from_array(
+    names: Sequence[str],
+    x: np.ndarray,
+    *,
+    scale: tuple[float, float] | None = None,
+    max_categories: int = 4,
+    extreme_share: float = 0.15,
+    alpha: float = 0.05,
+) -> EstimatorRecommendation:
+    """:func:`recommend_estimator` on an N x k float array (NaN = missing) with column ``names`` (numpy
+    only: the start-up-lean CFA path calls it without pandas)."""
+    x = np.asarray(x, dtype=float)
     reasons: list[str] = []
     ordinal = False
-    counts = {c: frame[c].dropna().nunique() for c in frame.columns}
+    columns = [x[:, k][~np.isnan(x[:, k])] for k in range(x.shape[1])]
+    # distinct answers (a set, not np.unique: that imports numpy.ma, 30 ms of a lean CLI start)
+    counts = {c: len(set(col.tolist())) for c, col in zip(names, columns, strict=True)}
     few = [c for c, k in counts.items() if k <= max_categories]
     if few:
         ordinal = True
@@ -62,9 +92,8 @@ def recommend_estimator(
             "recommended."
         )
     extreme = []
-    for c in frame.columns:
-        col = frame[c].dropna()
-        if col.empty:
+    for c, col in zip(names, columns, strict=True):
+        if not len(col):
             continue
         lo, hi = scale if scale is not None else (col.min(), col.max())
         share = max(float(np.mean(col == lo)), float(np.mean(col == hi)))
@@ -78,16 +107,17 @@ def recommend_estimator(
             f"{extreme_share:.0%} of answers in the lowest or highest category; largest {worst[1]:.0%} for "
             f"{worst[0]}), so they are better treated as ordinal and WLSMV is recommended."
         )
-    test = mardia(frame)
-    skew = test.set_index("test").loc["skewness"]
-    kurt = test.set_index("test").loc["kurtosis"]
+    complete = x[~np.isnan(x).any(axis=1)]
+    tests = {row[0]: row for row in mardia_tests(complete, x.shape[0])}
+    _, _, skew_stat, skew_df, skew_p = tests["skewness"]
+    _, _, kurt_stat, _, kurt_p = tests["kurtosis"]
     cut = alpha / 2
-    nonnormal = bool(skew["p"] < cut or kurt["p"] < cut)
-    n, n_total = int(skew["n"]), int(skew["n_total"])
+    nonnormal = bool(skew_p < cut or kurt_p < cut)
+    n, n_total = complete.shape[0], x.shape[0]
     verdict = "rejected" if nonnormal else "not rejected"
     reasons.append(
-        f"Multivariate normality was {verdict} by Mardia's tests (skewness chi2({skew['df']:.0f}) = "
-        f"{skew['statistic']:.1f}, p {_p(skew['p'])}; kurtosis z = {kurt['statistic']:.2f}, p {_p(kurt['p'])}; "
+        f"Multivariate normality was {verdict} by Mardia's tests (skewness chi2({skew_df:.0f}) = "
+        f"{skew_stat:.1f}, p {_p(skew_p)}; kurtosis z = {kurt_stat:.2f}, p {_p(kurt_p)}; "
         f"N = {n} of {n_total}, each test at alpha = {cut:g}, Bonferroni over the two)"
         + (", so MLR (robust ML) is recommended." if nonnormal and not ordinal else ".")
     )

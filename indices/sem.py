@@ -321,7 +321,7 @@ def fit_sem(
         seed=seed,
         converged=fm.converged,
         problems=problems,
-        estimator=est.describe(fm.missing),
+        estimator=est.describe(fm.missing, fm.spec.std_lv),
         syntax=fm.spec.to_lavaan(),
         n_dropped=fm.n_dropped,
         params=params,

@@ -107,7 +107,7 @@ def read_measurement_model(path: str | Path) -> ModelSpec:
 def _item_columns(frame: pd.DataFrame, structure: Mapping[str, Sequence[str]], path: Path) -> pd.DataFrame:
     """The structure's item columns of ``frame`` as numbers; a missing column or a non-numeric answer
     raises InputError (file, row, column)."""
-    items = [i for its in structure.values() for i in its]
+    items = list(dict.fromkeys(i for its in structure.values() for i in its))  # a cross-loading item once
     missing = [i for i in items if i not in frame.columns]
     if missing:
         shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")

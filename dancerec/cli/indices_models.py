@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 
 from dancerec.cli.common import (
@@ -31,6 +30,9 @@ from dancerec.cli.indices_common import (
 )
 from dancerec.errors import UserError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 def _export_r(path: Path, data, fitted, kind: str) -> None:
     from dancerec.indices.rexport import write_r_export
@@ -40,13 +42,43 @@ def _export_r(path: Path, data, fitted, kind: str) -> None:
 
 
 def _print_fit(fit, title: str, n_note: str = "") -> None:
-    from dancerec.indices.cfa import fit_table
+    import numpy as np
 
-    t = fit_table(fit)
-    t["value"] = t["value"].astype(float)
-    print_table(t, title=title)
+    from dancerec.indices.fitindices import fit_rows
+
+    rows = fit_rows(fit)
+    table = {"index": [label for label, _ in rows], "value": np.array([v for _, v in rows], dtype=float)}
+    print_table(table, title=title)
     if n_note:
         note([n_note])
+
+
+def _print_measurement(loadings, factor_correlations, residuals) -> None:
+    """The CFA tables after the fit (DataFrames from the full path, column mappings from the lean one)."""
+    print_table(loadings, title="loadings (std = completely standardised)")
+    print_table(factor_correlations, title="factor correlations", index=True)
+    print_table(residuals, title="largest residual correlations")
+
+
+def _lean_cfa(data: Path, model: Path, missing: str | None, std_lv: bool, json_path: Path | None) -> bool:
+    """Answer a plain ML CFA of a CSV file through :mod:`dancerec.indices.cfa_lean` (numpy only, no pandas,
+    scipy.stats or semopy: their imports cost more than lavaan's whole run); False when the full path must
+    answer (the lean path covers less and then gives the same numbers, never different ones)."""
+    from dancerec.indices.cfa_lean import lean_cfa
+
+    out = lean_cfa(data, model, missing=missing, std_lv=std_lv)
+    if out is None:
+        return False
+    console.print(
+        f"[bold]{out.description}[/]; {out.n_dimensions} dimension(s), {out.n_items} item(s)", highlight=False
+    )
+    _say_recommendation(out.recommendation, "ml")
+    _print_fit(out.fit, "CFA fit", out.n_note)
+    _print_measurement(out.loadings, out.factor_correlations, out.largest_residuals)
+    note(out.problems)
+    console.print(f"[dim]estimator: {out.estimator}[/]", highlight=False)
+    write_json(json_path, out.to_json())
+    return True
 
 
 _EstimatorOption = Annotated[
@@ -103,6 +135,11 @@ def cfa(
     json_path: JsonOption = None,
 ) -> None:
     """Confirmatory factor analysis of the measurement model (ML, lavaan-comparable fit indices)."""
+    lean = data is not None and model is not None and instrument is None and not recoded
+    lean = lean and exclude_flagged in (None, "none") and estimator.lower() == "ml"
+    lean = lean and not mi and export_r is None
+    if lean and _lean_cfa(data, model, missing, std_lv, json_path):
+        return
     from dancerec.indices.cfa import fit_cfa
     from dancerec.indices.estimation import Estimator
 
@@ -121,9 +158,7 @@ def cfa(
         std_lv=std_lv,
     )
     _print_fit(res.fit, "CFA fit", res.n_note)
-    print_table(res.loadings, title="loadings (std = completely standardised)")
-    print_table(res.factor_correlations, title="factor correlations", index=True)
-    print_table(res.largest_residuals(8), title="largest residual correlations")
+    _print_measurement(res.loadings, res.factor_correlations, res.largest_residuals(8))
     payload = res.to_json()
     if mi:
         from dancerec.indices.modindices import modification_indices
@@ -149,9 +184,17 @@ def _recommend_estimator(src, chosen: str) -> None:
 
     try:
         scale = (src.scale_min, src.scale_max) if src.scale_min is not None else None
-        name, reasons = recommend_estimator(src.items, scale=scale)
+        recommendation = recommend_estimator(src.items, scale=scale)
     except UserError:
         return
+    _say_recommendation(recommendation, chosen)
+
+
+def _say_recommendation(recommendation, chosen: str) -> None:
+    """A note naming the recommended estimator when it is not the one chosen (nothing when unknown)."""
+    if recommendation is None:
+        return
+    name, reasons = recommendation
     if name.lower() != chosen.lower():
         note([f"recommended estimator: {name} (--estimator {name.lower()}): " + " ".join(reasons)])
 

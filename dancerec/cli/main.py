@@ -12,6 +12,7 @@ import importlib
 import json
 import pickle
 import signal
+import sys
 import traceback
 import zipfile
 from pathlib import Path
@@ -20,10 +21,8 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from dancerec import __version__
 from dancerec.cli.common import ROOT_STUDY, console, err_console, print_table, study_path
 from dancerec.errors import UserError
-from dancerec.workspace import DEFAULT_INSTRUMENT, CommittedInterrupt, Study
 
 _debug = {"on": False}
 _signal = {"last": signal.SIGINT}
@@ -79,6 +78,26 @@ _LAZY_GROUPS = {
 }
 
 
+#: root commands kept in their own module: ``init`` needs dancerec.workspace (duckdb, ~40 ms) to define
+#: its options, which no other command should pay for at start-up
+_LAZY_COMMANDS = {"init": "init_command"}
+
+
+def _load_command(name: str) -> Any:
+    """The click command of root command ``name``, converted exactly as ``@app.command()`` converts it."""
+    module = importlib.import_module(f"dancerec.cli.{_LAZY_COMMANDS[name]}")
+    holder = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode="rich")
+    holder.callback()(lambda: None)
+    holder.command()(getattr(module, name))
+    return typer.main.get_command(holder).commands[name]  # type: ignore[attr-defined]
+
+
+def _committed(exc: BaseException) -> bool:
+    """An interrupt during a commit that completed (only a study, i.e. dancerec.workspace, raises one)."""
+    workspace = sys.modules.get("dancerec.workspace")
+    return workspace is not None and isinstance(exc, workspace.CommittedInterrupt)
+
+
 def _load_group(name: str) -> Any:
     """The click command of group ``name``, converted exactly as ``app.add_typer`` would convert it."""
     module = importlib.import_module(f"dancerec.cli.{_LAZY_GROUPS[name]}")
@@ -92,11 +111,14 @@ class _Group(TyperGroup):
     """Loads command groups on demand; turns user errors raised below into exit code 1 with one line."""
 
     def list_commands(self, ctx: Any) -> list[str]:
-        return [*super().list_commands(ctx), *(n for n in _LAZY_GROUPS if n not in self.commands)]
+        loaded = [n for n in super().list_commands(ctx) if n not in _LAZY_COMMANDS]
+        return [*_LAZY_COMMANDS, *loaded, *(n for n in _LAZY_GROUPS if n not in self.commands)]
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name not in self.commands and cmd_name in _LAZY_GROUPS:
             self.add_command(_load_group(cmd_name), cmd_name)
+        if cmd_name not in self.commands and cmd_name in _LAZY_COMMANDS:
+            self.add_command(_load_command(cmd_name), cmd_name)
         return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: Any) -> Any:
@@ -105,11 +127,11 @@ class _Group(TyperGroup):
         except UserError as exc:
             _say_error(str(exc))
             raise typer.Exit(1) from None
-        except CommittedInterrupt as exc:
-            err_console.print("interrupted after the commit had completed: the changes ARE stored")
-            signum = exc.args[0] if exc.args and isinstance(exc.args[0], int) else signal.SIGINT
-            raise typer.Exit(128 + signum) from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            if _committed(exc):
+                err_console.print("interrupted after the commit had completed: the changes ARE stored")
+                signum = exc.args[0] if exc.args and isinstance(exc.args[0], int) else signal.SIGINT
+                raise typer.Exit(128 + signum) from None
             err_console.print(
                 "interrupted before any commit: the study is unchanged, no partial file was kept"
             )
@@ -141,6 +163,8 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
+        from dancerec import __version__
+
         console.print(f"dancerec {__version__}")
         raise typer.Exit()
 
@@ -164,47 +188,6 @@ def _root(
 ) -> None:
     _debug["on"] = debug
     ROOT_STUDY["path"] = study
-
-
-@app.command()
-def init(
-    directory: Annotated[Path, typer.Argument(help="Folder for the new study (created if missing).")],
-    name: Annotated[str | None, typer.Option(help="Study name (default: the folder name).")] = None,
-    instrument: Annotated[str, typer.Option(help="Built-in instrument name or path.")] = DEFAULT_INSTRUMENT,
-    group_column: Annotated[str, typer.Option(help="Survey column naming the study group.")] = "group",
-    seed: Annotated[
-        int, typer.Option(min=0, max=2**32 - 1, help="Random seed for every random step of the study.")
-    ] = 42,
-    exclude_flagged: Annotated[
-        str,
-        typer.Option(
-            "--exclude-flagged",
-            help="The study's default for every command's --exclude-flagged: quality flags whose respondents "
-            "are left out (comma list, 'all' or 'none'); stored in study.toml.",
-        ),
-    ] = "none",
-) -> None:
-    """Create a study workspace: study.toml, the embedded DuckDB database and artifacts/."""
-    from dancerec.survey.instrument import load_instrument
-    from dancerec.survey.quality import FLAGS, resolve_flags
-
-    flags = [] if exclude_flagged.strip().lower() == "none" else resolve_flags(exclude_flagged)
-    flags = ["all"] if flags == list(FLAGS) else flags
-
-    if not (directory / instrument).is_file():
-        load_instrument(instrument)  # an unknown instrument is refused now, not by every later command
-    study = Study.init(
-        directory,
-        name=name,
-        instrument=instrument,
-        group_column=group_column,
-        seed=seed,
-        exclude_flagged=flags,
-    )
-    console.print(f"created study [bold]{study.config.name}[/] in {study.root}")
-    console.print(
-        f"  database  {study.db_path}\n  config    {study.config_path}\n  artifacts {study.artifacts}"
-    )
 
 
 @app.command()
