@@ -255,21 +255,27 @@ def _split(data: Path, seed: int):
     return split_log(read_lastfm(data), "random", seed=seed, min_user_items=5)
 
 
-def tuned_table(split, names: list[str], budget: int, seed: int) -> str:
-    """Tune every model in ``names``, evaluate once, and return the table file's generated part."""
+def tuned_table(
+    split, names: list[str], budget: int, seed: int, spaces: dict[str, dict[str, list]] | None = None
+) -> str:
+    """Tune every model in ``names``, evaluate once, and return the table file's generated part.
+
+    ``spaces`` replaces a model's ``search_space`` (as ``recommender tune --space`` does)."""
     from dancerec.recommender.experiment import Experiment
     from dancerec.recommender.registry import MODELS, make_model
     from dancerec.recommender.tune import tune_model
 
     tunings, chosen, tune_s = {}, {}, {}
     for name in names:
-        if not MODELS[name].search_space:
+        space = (spaces or {}).get(name)
+        if not (space or MODELS[name].search_space):
             chosen[name] = {}
             continue
         started = time.perf_counter()
         tunings[name] = tune_model(
             name,
             split.train,
+            space=space,
             budget=budget,
             seed=seed,
             progress=lambda done, total, status, _n=name: print(
@@ -421,6 +427,12 @@ def main() -> None:
     parser.add_argument(
         "--merge", type=Path, nargs="+", default=None, help="merge these tables into --out; run nothing"
     )
+    parser.add_argument(
+        "--space",
+        action="append",
+        default=None,
+        help="MODEL.PARAM=V1,V2,... replacing MODEL's search space (repeatable; as `recommender tune --space`)",
+    )
     parser.add_argument("--protocol", choices=("full", "paper"), default="full")
     parser.add_argument(
         "--params-from", type=Path, default=None, help="docs table or JSON of tuned parameters"
@@ -443,7 +455,10 @@ def main() -> None:
         _write(args.out, _merge_paper(old, split, rows, args.seed))
         return
     names = [m.strip() for m in (args.models or DEFAULT_MODELS).split(",") if m.strip()]
-    new = tuned_table(_split(args.data, args.seed), names, args.budget, args.seed)
+    from dancerec.recommender.tune import parse_space
+
+    spaces = parse_space(args.space, names)
+    new = tuned_table(_split(args.data, args.seed), names, args.budget, args.seed, spaces)
     print(new)
     if old and not args.replace:
         text = merge_table(old, new)

@@ -166,3 +166,21 @@ def test_paper_protocol_command_runs_for_the_relation_models(tmp_path, monkeypat
         accuracy, auc = float(cells[2]), float(cells[3])
         assert 0 <= accuracy <= 1 and 0 <= auc <= 1
     assert "| EASE | l2=100.0 | 0.1907 | 310 |" in text  # the full-ranking table is untouched
+
+
+def test_space_option_replaces_the_search_space(tmp_path, monkeypatch):
+    """`--space` tunes exactly the grid given (as `recommender tune --space`), and the trials say so."""
+    import sys
+
+    data = _tiny_lastfm(tmp_path / "lastfm")
+    out = tmp_path / "doc.md"
+    argv = ["x", "--data", str(data), "--out", str(out), "--models", "ease", "--budget", "12"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--space", "ease.l2=7,70"])
+    lt.main()
+    text = out.read_text(encoding="utf-8")
+    trials = next(line for line in text.splitlines() if line.startswith("- EASE"))
+    assert "(grid, 2 trials," in trials
+    assert "l2=7:" in trials and "l2=70:" in trials and "l2=100" not in trials
+    monkeypatch.setattr(sys, "argv", [*argv, "--space", "als.alpha=1,2"])
+    with pytest.raises(Exception, match="not among"):
+        lt.main()
