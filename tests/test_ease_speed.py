@@ -103,3 +103,14 @@ def test_scores_copied_unless_the_model_declares_them_fresh():
     assert (model.table == 1).all()  # the harness masks its own copy
     model.fresh_scores = True
     assert _writable_scores(model, np.arange(3)) is model.table
+
+
+def test_mirror_lower_equals_tril_plus_transpose():
+    """The in-place block mirror gives exactly np.tril(a) + np.tril(a, -1).T, for any block edge."""
+    from dancerec.recommender.baselines import _mirror_lower
+
+    rng = np.random.default_rng(3)
+    for n, block in ((1, 128), (7, 3), (300, 128), (257, 64)):
+        a = rng.standard_normal((n, n))
+        expected = np.tril(a) + np.tril(a, -1).T
+        assert np.array_equal(_mirror_lower(a.copy(), block), expected)
