@@ -278,3 +278,47 @@ def test_sigterm_during_import_reports_truthfully(study, tmp_path):
         assert stored == n
     else:
         assert "study is unchanged" in err and stored == 0
+
+
+def test_duckdb_turns_an_interrupt_during_a_query_into_query_interrupted():
+    """The behaviour the CLI relies on: a signal handler's KeyboardInterrupt, raised while DuckDB runs
+    a query, comes out as RuntimeError("Query interrupted") (so `_interrupted_query` must see it)."""
+    import duckdb
+
+    from dancerec.cli.main import _interrupted_query
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    con = duckdb.connect()
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(RuntimeError) as info:
+            con.execute("SELECT count(*) FROM range(100000000000) t(x) WHERE x % 7 = 3").fetchall()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert _interrupted_query(info.value)
+    assert not _interrupted_query(RuntimeError("some other failure"))
+
+
+def test_sigterm_during_a_query_exits_143_and_leaves_the_study_unchanged(study, tmp_path, monkeypatch):
+    """The chunk insert cancelled as DuckDB cancels a query on SIGTERM: exit 143, a truthful line."""
+    import dancerec.survey.import_store as import_store
+
+    import dancerec.cli.main as cli_main
+
+    path = tmp_path / "a.csv"
+    path.write_text("respondent_id,group,CON1\nr1,A,3\n", encoding="utf-8")
+
+    def interrupted(*args, **kwargs):
+        cli_main._signal["last"] = signal.SIGTERM
+        raise RuntimeError("Query interrupted")
+
+    monkeypatch.setattr(import_store, "insert", interrupted)
+    monkeypatch.setitem(cli_main._signal, "last", signal.SIGINT)
+    res = runner.invoke(app, ["survey", "import", str(path), "--study", str(study.root)])
+    assert res.exit_code == 128 + signal.SIGTERM, res.output
+    assert "study is unchanged" in res.output and "Traceback" not in res.output
+    assert len(load_responses(study)) == 0

@@ -98,6 +98,15 @@ def _committed(exc: BaseException) -> bool:
     return workspace is not None and isinstance(exc, workspace.CommittedInterrupt)
 
 
+def _interrupted_query(exc: RuntimeError) -> bool:
+    """Ctrl-C or SIGTERM that arrived while DuckDB was executing a query.
+
+    DuckDB catches the KeyboardInterrupt the signal raises, cancels the query and raises
+    ``RuntimeError("Query interrupted")`` instead; the transaction around it then rolls back like
+    for any other exception, so this is an interrupt before any commit (commits hold signals back)."""
+    return type(exc) is RuntimeError and str(exc) == "Query interrupted"
+
+
 def _load_group(name: str) -> Any:
     """The click command of group ``name``, converted exactly as ``app.add_typer`` would convert it."""
     module = importlib.import_module(f"dancerec.cli.{_LAZY_GROUPS[name]}")
@@ -132,6 +141,13 @@ class _Group(TyperGroup):
                 err_console.print("interrupted after the commit had completed: the changes ARE stored")
                 signum = exc.args[0] if exc.args and isinstance(exc.args[0], int) else signal.SIGINT
                 raise typer.Exit(128 + signum) from None
+            err_console.print(
+                "interrupted before any commit: the study is unchanged, no partial file was kept"
+            )
+            raise typer.Exit(128 + _signal["last"]) from None
+        except RuntimeError as exc:
+            if not _interrupted_query(exc):
+                raise
             err_console.print(
                 "interrupted before any commit: the study is unchanged, no partial file was kept"
             )
