@@ -85,6 +85,7 @@ def _worker(rank: int, world_size: int, init_file: str, params: dict, train: Tra
         model = RelationRecommender(**{**params, "checkpoint": None, "threads": None}).fit(train)
         if rank == 0:
             model.save(out)
+        dist.barrier()  # every rank tears down together (see main)
     finally:
         dist.destroy_process_group()
 
@@ -132,6 +133,10 @@ def main(argv: list[str] | None = None) -> None:
         model = RelationRecommender(**{**params, "checkpoint": None, "threads": None}).fit(train)
         if dist.get_rank() == 0:
             model.save(args.out)
+        # Without this barrier a rank that finished first destroyed its gloo group while rank 0 was
+        # still saving, and now and then died in C++ teardown ("terminate called without an active
+        # exception", SIGABRT: 2 of 7 torchrun runs on a quiet 2-core machine).
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
