@@ -98,7 +98,17 @@ def _committed(exc: BaseException) -> bool:
     return workspace is not None and isinstance(exc, workspace.CommittedInterrupt)
 
 
-def _interrupted_query(exc: RuntimeError) -> bool:
+def _interrupted(exc: BaseException) -> typer.Exit:
+    """Say truthfully whether the interrupted command's changes are stored; the exit 128 + signal."""
+    if _committed(exc):
+        err_console.print("interrupted after the commit had completed: the changes ARE stored")
+        signum = exc.args[0] if exc.args and isinstance(exc.args[0], int) else signal.SIGINT
+        return typer.Exit(128 + signum)
+    err_console.print("interrupted before any commit: the study is unchanged, no partial file was kept")
+    return typer.Exit(128 + _signal["last"])
+
+
+def _interrupted_query(exc: BaseException) -> bool:
     """Ctrl-C or SIGTERM that arrived while DuckDB was executing a query.
 
     DuckDB catches the KeyboardInterrupt the signal raises, cancels the query and raises
@@ -137,27 +147,15 @@ class _Group(TyperGroup):
             _say_error(str(exc))
             raise typer.Exit(1) from None
         except KeyboardInterrupt as exc:
-            if _committed(exc):
-                err_console.print("interrupted after the commit had completed: the changes ARE stored")
-                signum = exc.args[0] if exc.args and isinstance(exc.args[0], int) else signal.SIGINT
-                raise typer.Exit(128 + signum) from None
-            err_console.print(
-                "interrupted before any commit: the study is unchanged, no partial file was kept"
-            )
-            raise typer.Exit(128 + _signal["last"]) from None
-        except RuntimeError as exc:
-            if not _interrupted_query(exc):
-                raise
-            err_console.print(
-                "interrupted before any commit: the study is unchanged, no partial file was kept"
-            )
-            raise typer.Exit(128 + _signal["last"]) from None
+            raise _interrupted(exc) from None
         except BrokenPipeError:  # output piped into `head` and closed: nothing to report
             raise typer.Exit(1) from None
         except (OSError, *_DAMAGED) as exc:
             _say_error(_fault_message(exc) or str(exc))
             raise typer.Exit(1) from None
         except Exception as exc:
+            if _interrupted_query(exc):  # DuckDB's form of a KeyboardInterrupt
+                raise _interrupted(exc) from None
             message = _fault_message(exc)  # duckdb errors (imported lazily)
             if message is None:
                 raise
