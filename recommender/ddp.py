@@ -81,11 +81,19 @@ def _threads(world_size: int) -> int:
 def _worker(rank: int, world_size: int, init_file: str, params: dict, train: TrainData, out: str) -> None:
     torch.set_num_threads(_threads(world_size))
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
+    _fit_rank(params, train, out)
+
+
+def _fit_rank(params: dict, train: TrainData, out: str) -> None:
+    """This rank's part of the fit in an initialised process group; rank 0 writes ``out``."""
     try:
         model = RelationRecommender(**{**params, "checkpoint": None, "threads": None}).fit(train)
-        if rank == 0:
+        if dist.get_rank() == 0:
             model.save(out)
-        dist.barrier()  # every rank tears down together (see main)
+        # Without this barrier a rank that finished first destroyed its gloo group while rank 0 was
+        # still saving, and now and then died in C++ teardown ("terminate called without an active
+        # exception", SIGABRT: 2 of 7 torchrun runs on a quiet 2-core machine).
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
@@ -129,16 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(_threads(world_size))
     train = load_train_data(args.data)
     dist.init_process_group("gloo")  # torchrun sets RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT
-    try:
-        model = RelationRecommender(**{**params, "checkpoint": None, "threads": None}).fit(train)
-        if dist.get_rank() == 0:
-            model.save(args.out)
-        # Without this barrier a rank that finished first destroyed its gloo group while rank 0 was
-        # still saving, and now and then died in C++ teardown ("terminate called without an active
-        # exception", SIGABRT: 2 of 7 torchrun runs on a quiet 2-core machine).
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
+    _fit_rank(params, train, args.out)
 
 
 if __name__ == "__main__":
