@@ -9,14 +9,15 @@ and the median of the per-pair ratios:
   --k 10 --bootstrap 0 --no-save`` on a study where Last.fm-2k was imported and split (seed-42 random
   80/20) beforehand (untimed; the command's own work is: start, open the study, load the split, fit
   EASE, score every test user over all items, mask training items, top K, every metric, store the run).
-* **plain**, three variants: a NumPy/SciPy/pandas script doing the least that work needs — read
+* **plain**, four variants: a NumPy/SciPy/pandas script doing the least that work needs — read
   ``user_artists.dat``, split per user at random 80/20 (numpy), fit EASE through the Woodbury identity,
   score, mask, top-10, precision/recall/NDCG@10 — and nothing else (no store, no other metric). ``dense``
-  forms Steck's n_items² matrix B (what a plain script does); ``factored`` keeps B factored and forms
-  diag(Xᵀ M X) through the items × users product Xᵀ M (dancerec's algorithm until 2026-11-29);
-  ``factored-pairs`` gathers only the entries of M that item pairs touch, exactly as dancerec now does,
-  so the ratio against it measures dancerec's own overhead (start-up, store, the other metrics). All
-  print the same metrics (checked: identical to 4 decimals).
+  forms Steck's n_items² matrix B (the textbook script); ``factored`` keeps B factored, forms
+  diag(Xᵀ M X) through the items × users product Xᵀ M and scores through (x_u Xᵀ) M (dancerec's first
+  factored algorithm); ``factored-pairs`` gathers only the entries of M that item pairs touch (dancerec's
+  algorithm until the next variant); ``dual`` also scores a user from one row of M, as x_u Xᵀ M =
+  e_u − λ M_u (dancerec's algorithm now), so the ratio against it measures dancerec's own overhead
+  (start-up, store, the other metrics). All print the same metrics (checked: identical to 4 decimals).
 
 A second line times the command with its defaults (K = 5, 10, 20, 50; 1,000 bootstrap resamples; the model
 saved) for information. ``--profile`` prints ``-X importtime`` (top 15 cumulative) and a cProfile top 25 of
@@ -36,6 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent / "dancerec"
+PACKAGES = ("dancerec", "survey", "indices", "recommender", "reports")
 
 PLAIN = r"""
 import sys
@@ -58,14 +60,14 @@ shape = (len(users), len(items))
 x = sp.csr_matrix((np.ones((~test).sum(), np.float32), (u[~test], i[~test])), shape=shape)
 y = sp.csr_matrix((np.ones(test.sum(), np.float32), (u[test], i[test])), shape=shape)
 l2 = 100.0
-factored = sys.argv[2].startswith("factored")
+factored = sys.argv[2] != "dense"
 xr = x[np.diff(x.indptr) > 0]
 k = (xr @ xr.T).toarray().astype(np.float64)
 k[np.diag_indices_from(k)] += l2
 inv = cho_solve(cho_factor(k, lower=True, overwrite_a=True), np.eye(len(k)))
 xt = xr.T.tocsr()
 if factored:  # B = (Xᵀ M X) diag(c) with a zero diagonal, never formed
-    if sys.argv[2] == "factored-pairs":  # diag(Xᵀ M X) from the entries of M that item pairs touch
+    if sys.argv[2] in ("factored-pairs", "dual"):  # diag(Xᵀ M X) from the entries of M pairs touch
         deg = np.diff(xt.indptr)
         item = np.repeat(np.arange(xt.shape[0]), deg)
         reps = deg[item]
@@ -78,6 +80,7 @@ if factored:  # B = (Xᵀ M X) diag(c) with a zero diagonal, never formed
         diag_q = np.asarray(xr.multiply(mx).sum(axis=0)).ravel()
     c = (1.0 / (1.0 - diag_q)).astype(np.float32)
     inv32 = inv.astype(np.float32)
+    row_of = np.cumsum(np.diff(x.indptr) > 0) - 1  # each user's row of M (test users all have one)
 else:  # B formed: P = (I - Xᵀ M X) / λ, B = I - P diagMat(1 / diag P)
     p = np.asarray(xt @ np.asarray(xt @ inv, dtype=np.float32).T, dtype=np.float32)
     p *= -1.0
@@ -91,6 +94,8 @@ def scores(ub):
     xu = x[ub]
     if not factored:
         return np.asarray(xu @ b)
+    if sys.argv[2] == "dual":  # x_u Xᵀ M = e_u − λ M_u: unseen items score −λ (M_u X) ⊙ c
+        return np.ascontiguousarray(inv32[row_of[ub]] @ xr) * (-l2 * c)
     a = (xu @ xr.T).toarray().astype(np.float32) @ inv32
     s = np.ascontiguousarray(np.asarray(xt @ np.ascontiguousarray(a.T)).T) * c
     co = xu.tocoo()
@@ -129,6 +134,13 @@ def _time(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
 
 
 def _setup(study: Path, data: Path, env: dict[str, str]) -> None:
+    """Untimed: the study with Last.fm-2k imported and split, and the project's bytecode compiled (as
+    `make setup` does; the libraries both sides import were compiled when pip installed them)."""
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", *(str(ROOT / p) for p in PACKAGES)],
+        check=True,
+        capture_output=True,
+    )
     for args in (
         ["init", str(study)],
         ["recommender", "import", "lastfm", str(data), "--name", "lf", "--study", str(study)],
@@ -143,7 +155,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(
-        "--variants", default="dense,factored,factored-pairs", help="plain scripts to run (comma-separated)"
+        "--variants",
+        default="dense,factored,factored-pairs,dual",
+        help="plain scripts to run (comma-separated)",
     )
     parser.add_argument(
         "--threads", type=int, default=None, help="set OPENBLAS_NUM_THREADS/OMP_NUM_THREADS for every process"
@@ -168,19 +182,26 @@ def main() -> None:
                 str(args.data),
                 "dense",
             ],
-            "plain, B factored, diag(Q) through Xᵀ M (dancerec's algorithm before 2026-11-29)": [
+            "plain, B factored, diag(Q) through Xᵀ M (dancerec's first factored algorithm)": [
                 sys.executable,
                 "-c",
                 PLAIN,
                 str(args.data),
                 "factored",
             ],
-            "plain, B factored, diag(Q) from the touched entries of M (dancerec's algorithm)": [
+            "plain, B factored, diag(Q) from the touched entries of M (dancerec's algorithm before the dual scores)": [
                 sys.executable,
                 "-c",
                 PLAIN,
                 str(args.data),
                 "factored-pairs",
+            ],
+            "plain, dual scores from one row of M per user (dancerec's algorithm)": [
+                sys.executable,
+                "-c",
+                PLAIN,
+                str(args.data),
+                "dual",
             ],
         }
         chosen = [v.strip() for v in args.variants.split(",")]
@@ -190,7 +211,7 @@ def main() -> None:
         times: dict[str, list[float]] = {"dancerec": [], **{v: [] for v in variants}}
         ratios: dict[str, list[float]] = {v: [] for v in variants}
         outputs = {}
-        for _ in range(args.repeats):  # alternated: dancerec, plain dense, plain factored, dancerec, ...
+        for _ in range(args.repeats):  # alternated: dancerec, each plain variant, dancerec, ...
             a, outputs["dancerec"] = _time(fast, env)
             times["dancerec"].append(a)
             for name, cmd in variants.items():

@@ -280,6 +280,11 @@ def _vocabulary(tokens: Sequence[str]) -> tuple[int, np.ndarray]:
 def tfidf_pairs(rows: np.ndarray, tokens: Sequence[str], n_docs: int) -> sp.csr_matrix:
     """:func:`tfidf` from (document row, token) pairs (the order of the pairs does not matter)."""
     n_vocab, cols = _vocabulary(tokens)
+    return tfidf_codes(rows, cols, n_vocab, n_docs)
+
+
+def tfidf_codes(rows: np.ndarray, cols: np.ndarray, n_vocab: int, n_docs: int) -> sp.csr_matrix:
+    """:func:`tfidf` from (document row, token index) pairs over a vocabulary of ``n_vocab`` tokens."""
     counts = sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(n_docs, n_vocab))
     counts.sum_duplicates()
     df = np.bincount(counts.indices, minlength=n_vocab)
@@ -293,9 +298,12 @@ def tfidf_pairs(rows: np.ndarray, tokens: Sequence[str], n_docs: int) -> sp.csr_
 def item_vectors(train: TrainData) -> tuple[sp.csr_matrix, str]:
     """Item vectors for intra-list diversity: feature TF-IDF when there are features, else interactions."""
     if train.item_features is not None and len(train.item_features.columns):
-        rows, tokens = ContentTFIDF()._token_pairs(train.item_features)
-        if len(tokens):
-            return tfidf_pairs(rows, tokens, len(train.item_features)), "item features (TF-IDF)"
+        rows, codes, vocabulary = ContentTFIDF()._token_codes(train.item_features)
+        if len(codes):
+            return (
+                tfidf_codes(rows, codes, len(vocabulary), len(train.item_features)),
+                "item features (TF-IDF)",
+            )
     cols = binarize(train.matrix).T.tocsr().astype(np.float64)
     norms = np.sqrt(np.asarray(cols.multiply(cols).sum(axis=1)).ravel())
     norms[norms == 0] = 1.0

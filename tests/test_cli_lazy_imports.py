@@ -1,5 +1,5 @@
 """`dancerec indices cfa` loads only what a CFA needs (issue 14, speed): no sympy, scikit-learn,
-statsmodels, scipy.stats, torch or matplotlib; and the lazily loaded command groups still all work."""
+statsmodels, scipy.stats, torch, matplotlib or pydantic; and the lazily loaded command groups still all work."""
 
 import subprocess
 import sys
@@ -8,7 +8,17 @@ from pathlib import Path
 import pandas as pd
 
 BFI = Path(__file__).parent / "fixtures" / "R" / "data" / "bfi.csv"
-HEAVY = ("sympy", "sklearn", "statsmodels", "scipy.stats", "torch", "matplotlib", "factor_analyzer")
+# pydantic: typer 0.29 coerces every option through it (55-60 ms per command; pyproject caps typer)
+HEAVY = (
+    "sympy",
+    "sklearn",
+    "statsmodels",
+    "scipy.stats",
+    "torch",
+    "matplotlib",
+    "factor_analyzer",
+    "pydantic",
+)
 
 _PROBE = """
 import sys

@@ -114,3 +114,42 @@ def test_mirror_lower_equals_tril_plus_transpose():
         a = rng.standard_normal((n, n))
         expected = np.tril(a) + np.tril(a, -1).T
         assert np.array_equal(_mirror_lower(a.copy(), block), expected)
+
+
+def test_token_codes_equal_formatting_every_token():
+    """Formatting only the distinct values gives the tokens, order and vocabulary of formatting each one."""
+    rng = np.random.default_rng(2)
+    n = 60
+    features = pd.DataFrame(
+        {
+            "kind": ["music"] * n,  # constant: no token
+            "tags": [np.array(rng.choice(list("abcdefg"), rng.integers(0, 5)), dtype=object) for _ in range(n)],
+            "mood": [list(rng.choice(["x", "y"], rng.integers(0, 3))) for _ in range(n)],
+            "tempo": rng.normal(120, 10, n),  # quantile buckets
+            "genre": rng.choice(["pop", "rock", ""], n),
+            "mixed": pd.Series([1, "1", 2, None] * (n // 4), dtype=object),  # 1 and "1" are one token
+            "name": [f"n{i}" for i in range(n)],
+        }
+    )
+    features.at[5, "tags"] = None
+    model = ContentTFIDF()
+    rows, codes, vocabulary = model._token_codes(features)
+    expected_rows, expected_tokens = [], []  # the reference: every token formatted, column by column
+    for col in ("tags", "mood"):
+        for r, cell in enumerate(features[col]):
+            if isinstance(cell, list | np.ndarray):
+                expected_rows += [r] * len(cell)
+                expected_tokens += [f"{col}={t}" for t in cell]
+    buckets = pd.qcut(features["tempo"].rank(method="first"), 5, labels=False)
+    expected_rows += list(range(n))
+    expected_tokens += [f"tempo=q{int(b)}" for b in buckets]
+    for col in ("genre", "mixed"):
+        for r, v in enumerate(features[col]):
+            if pd.notna(v) and str(v) != "":
+                expected_rows.append(r)
+                expected_tokens.append(f"{col}={v}")
+    vocab, inverse = np.unique(np.array(expected_tokens), return_inverse=True)
+    np.testing.assert_array_equal(rows, expected_rows)
+    np.testing.assert_array_equal(vocabulary, vocab)
+    np.testing.assert_array_equal(codes, inverse.ravel())
+    assert "mixed=1" in vocabulary and "mixed=None" not in vocabulary

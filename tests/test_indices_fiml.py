@@ -140,7 +140,16 @@ def test_cli_cfa_uses_fiml_by_default_and_listwise_on_request(tmp_path):
     runner = CliRunner()
     for flag, n, missing in (([], 300, "fiml"), (["--missing", "listwise"], 118, "listwise")):
         out = tmp_path / f"{missing}.json"
-        args = ["indices", "cfa", "--data", str(data), "--model", str(tmp_path / "hs.lav"), "--json", str(out)]
+        args = [
+            "indices",
+            "cfa",
+            "--data",
+            str(data),
+            "--model",
+            str(tmp_path / "hs.lav"),
+            "--json",
+            str(out),
+        ]
         res = runner.invoke(app, [*args, *flag], catch_exceptions=False)
         assert res.exit_code == 0, res.output
         payload = json.loads(out.read_text())

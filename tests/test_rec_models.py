@@ -90,6 +90,9 @@ def test_ease_woodbury_path_matches_closed_form(lam):
     users = np.arange(30)
     assert np.abs(model.score(users) - x @ model.weights_).max() < 1e-5
     assert not model.score(np.array([3])).any()
+    # scores come from one row of M per user (x_u Xᵀ M = e_u − λ M_u): any order, repeats, empty users
+    shuffled = np.array([7, 3, 29, 7, 0, 3])
+    np.testing.assert_array_equal(model.score(shuffled), model.score(users)[shuffled])
 
 
 def test_puresvd_full_rank_reconstructs():
