@@ -35,12 +35,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from dancerec.indices._multigroup import _GroupData, _Layout, _minimise, _srmr_group
+from dancerec.indices._multigroup import _objective as _objective  # re-exported: partial, latent_means
 from dancerec.indices._threads import single_blas_thread
 from dancerec.indices.data import DataCheckError, ml_covariance, prepare_items
 from dancerec.indices.fitindices import cfi, information_criteria, rmsea, rmsea_ci, tli
 from dancerec.indices.syntax import structure_of
-from scipy import optimize, stats
-from threadpoolctl import threadpool_limits
+from scipy import stats
 
 from dancerec.display import DisplayMixin
 from dancerec.errors import UserError
@@ -126,170 +127,6 @@ class InvarianceResult(DisplayMixin):
         }
 
 
-class _Layout:
-    """Where each free parameter sits, for one invariance level.
-
-    ``free``: parameters released from the level's equality constraints (partial invariance), as
-    ("lam", item, factor), ("nu", item) or ("theta", item). ``full=True`` lays out a separate copy
-    of every parameter in every group (the unconstrained parameterisation of the score tests).
-    """
-
-    def __init__(
-        self,
-        structure: Mapping[str, Sequence[str]],
-        items: list[str],
-        n_groups: int,
-        level: str,
-        free: frozenset = frozenset(),
-        full: bool = False,
-    ):
-        self.items = items
-        self.factors = list(structure)
-        p, k, g_n = len(items), len(self.factors), n_groups
-        pos = {it: i for i, it in enumerate(items)}
-        shared_lam = level in ("metric", "scalar", "strict") and not full
-        shared_nu = level in ("scalar", "strict") and not full
-        shared_theta = level == "strict" and not full
-        free_alpha = level in ("scalar", "strict")
-        keys: dict[tuple, int] = {}
-
-        def idx(key: tuple) -> int:
-            if key not in keys:
-                keys[key] = len(keys)
-            return keys[key]
-
-        self.lam = np.full((g_n, p, k), -1, dtype=int)
-        self.lam_fixed = np.zeros((p, k))
-        self.phi = np.full((g_n, k, k), -1, dtype=int)
-        self.theta = np.full((g_n, p), -1, dtype=int)
-        self.nu = np.full((g_n, p), -1, dtype=int)
-        self.alpha = np.full((g_n, k), -1, dtype=int)
-        for f, (factor, its) in enumerate(structure.items()):
-            self.lam_fixed[pos[its[0]], f] = 1.0
-            for g in range(g_n):
-                for it in its[1:]:
-                    same = shared_lam and ("lam", it, factor) not in free
-                    key = ("lam", pos[it], f) if same else ("lam", g, pos[it], f)
-                    self.lam[g, pos[it], f] = idx(key)
-        for g in range(g_n):
-            for a in range(k):
-                for b in range(a + 1):
-                    self.phi[g, a, b] = self.phi[g, b, a] = idx(("phi", g, a, b))
-            for i, it in enumerate(items):
-                same_theta = shared_theta and ("theta", it) not in free
-                same_nu = shared_nu and ("nu", it) not in free
-                self.theta[g, i] = idx(("theta", i) if same_theta else ("theta", g, i))
-                self.nu[g, i] = idx(("nu", i) if same_nu else ("nu", g, i))
-            if free_alpha and g > 0:
-                for f in range(k):
-                    self.alpha[g, f] = idx(("alpha", g, f))
-        self.npar = len(keys)
-        self.keys = keys
-
-    def unpack(self, x: np.ndarray, g: int):
-        lam = self.lam_fixed.copy()
-        m = self.lam[g] >= 0
-        lam[m] = x[self.lam[g][m]]
-        phi = x[self.phi[g]]
-        theta = np.diag(x[self.theta[g]])
-        nu = x[self.nu[g]]
-        alpha = np.where(self.alpha[g] >= 0, x[np.maximum(self.alpha[g], 0)], 0.0)
-        return lam, phi, theta, nu, alpha
-
-
-@dataclass
-class _GroupData:
-    name: str
-    n: int
-    s: np.ndarray
-    mean: np.ndarray
-    logdet_s: float
-
-
-def _objective(x: np.ndarray, layout: _Layout, data: list[_GroupData], n_total: int):
-    f_total = 0.0
-    grad = np.zeros_like(x)
-    p = layout.lam_fixed.shape[0]
-    for g, gd in enumerate(data):
-        w = gd.n / n_total
-        lam, phi, theta, nu, alpha = layout.unpack(x, g)
-        sigma = lam @ phi @ lam.T + theta
-        try:
-            chol = np.linalg.cholesky(sigma)
-        except np.linalg.LinAlgError:
-            return 1e10, np.zeros_like(x)
-        logdet = 2.0 * float(np.log(np.diag(chol)).sum())
-        inv = np.linalg.inv(sigma)
-        d = gd.mean - (nu + lam @ alpha)
-        inv_d = inv @ d
-        f = logdet - gd.logdet_s + float(np.sum(inv * gd.s)) - p + float(d @ inv_d)
-        f_total += w * f
-        gmat = inv - inv @ (gd.s + np.outer(d, d)) @ inv
-        d_mu = -2.0 * inv_d
-        g_lam = 2.0 * gmat @ lam @ phi + np.outer(d_mu, alpha)
-        g_phi = lam.T @ gmat @ lam
-        # phi entries: each symmetric free parameter is stored at (a, b) and (b, a)
-        m = layout.lam[g] >= 0
-        np.add.at(grad, layout.lam[g][m], w * g_lam[m])
-        np.add.at(grad, layout.phi[g].ravel(), w * g_phi.ravel())
-        np.add.at(grad, layout.theta[g], w * np.diag(gmat))
-        np.add.at(grad, layout.nu[g], w * d_mu)
-        am = layout.alpha[g] >= 0
-        np.add.at(grad, layout.alpha[g][am], w * (lam.T @ d_mu)[am])
-    return f_total, grad
-
-
-def _start(layout: _Layout, data: list[_GroupData], structure: Mapping[str, Sequence[str]]) -> np.ndarray:
-    """Starting values: loading ratios through a third item, half the variances as residuals."""
-    pos = {it: i for i, it in enumerate(layout.items)}
-    sums = np.zeros(layout.npar)
-    counts = np.zeros(layout.npar)
-    for g, gd in enumerate(data):
-        s = gd.s
-        lam = layout.lam_fixed.copy()
-        for f, its in enumerate(structure.values()):
-            m = pos[its[0]]
-            for it in its[1:]:
-                j = pos[it]
-                others = [pos[o] for o in its if pos[o] not in (j, m)]
-                ratios = [s[j, o] / s[m, o] for o in others if abs(s[m, o]) > 1e-8]
-                lam[j, f] = float(np.clip(np.mean(ratios), -3, 3)) if ratios else 1.0
-        theta = 0.5 * np.diag(s)
-        k = len(layout.factors)
-        phi = np.zeros((k, k))
-        for f, its in enumerate(structure.values()):
-            phi[f, f] = max(0.5 * s[pos[its[0]], pos[its[0]]], 1e-3)
-        vals = {
-            "lam": (layout.lam[g], lam),
-            "phi": (layout.phi[g], phi),
-            "theta": (layout.theta[g], theta),
-            "nu": (layout.nu[g], gd.mean),
-        }
-        for index, value in vals.values():
-            m = index >= 0
-            np.add.at(sums, index[m], np.asarray(value)[m])
-            np.add.at(counts, index[m], 1.0)
-    return sums / np.maximum(counts, 1.0)
-
-
-def _bounds(layout: _Layout) -> list[tuple[float | None, float | None]]:
-    b: list[tuple[float | None, float | None]] = [(None, None)] * layout.npar
-    for key, i in layout.keys.items():
-        if key[0] == "theta":
-            b[i] = (1e-8, None)
-        elif key[0] == "phi" and key[-1] == key[-2]:
-            b[i] = (1e-8, None)
-    return b
-
-
-def _srmr_group(gd: _GroupData, sigma: np.ndarray, mu: np.ndarray) -> float:
-    sd = np.sqrt(np.diag(gd.s))
-    r = (gd.s - sigma) / np.outer(sd, sd)
-    tri = r[np.tril_indices(len(sd))]
-    mean_r = (gd.mean - mu) / sd
-    return float(np.sqrt((np.sum(tri**2) + np.sum(mean_r**2)) / (len(tri) + len(sd))))
-
-
 @single_blas_thread
 def fit_multigroup(
     data: pd.DataFrame,
@@ -341,34 +178,23 @@ def _group_data(data, structure, group, groups_order):
     return gdata, items, order
 
 
-def _fit(
-    structure, items, gdata: list[_GroupData], level: str, free: frozenset = frozenset()
-) -> MultiGroupFit:
-    layout = _Layout(structure, items, len(gdata), level, free)
+@dataclass
+class _Estimates:
+    """The fitted model in every group: log-likelihood, N-weighted SRMR and the estimates per group."""
+
+    loglik: float
+    srmr: float
+    loadings: dict[str, pd.DataFrame]
+    factor_cov: dict[str, pd.DataFrame]
+    intercepts: pd.DataFrame
+    residual_var: pd.DataFrame
+    latent_means: pd.DataFrame
+
+
+def _estimates(layout: _Layout, gdata: list[_GroupData], x: np.ndarray, items: list[str]) -> _Estimates:
+    """Unpack ``x`` group by group: implied moments, log-likelihood, SRMR and the estimate tables."""
+    p = len(items)
     n_total = sum(gd.n for gd in gdata)
-    x0 = _start(layout, gdata, structure)
-    with threadpool_limits(1), np.errstate(all="ignore"):
-        res = optimize.minimize(
-            _objective,
-            x0,
-            args=(layout, gdata, n_total),
-            jac=True,
-            method="L-BFGS-B",
-            bounds=_bounds(layout),
-            options={"maxiter": 20000, "maxfun": 40000, "ftol": 1e-15, "gtol": 1e-9, "maxcor": 30},
-        )
-    x = res.x
-    # L-BFGS-B may stop with "ABNORMAL" line-search termination at the optimum under these tight
-    # tolerances; judge convergence by the projected gradient instead
-    grad = np.asarray(res.jac, dtype=float)
-    lower = np.array([b[0] if b[0] is not None else -np.inf for b in _bounds(layout)])
-    at_bound = (x <= lower + 1e-10) & (grad > 0)
-    converged = bool(res.success or np.max(np.abs(np.where(at_bound, 0.0, grad))) < 1e-6)
-    p, g_n = len(items), len(gdata)
-    chi2 = max(n_total * float(res.fun), 0.0)
-    df = g_n * (p * (p + 1) // 2 + p) - layout.npar
-    chi2_b = sum(gd.n * (float(np.sum(np.log(np.diag(gd.s)))) - gd.logdet_s) for gd in gdata)
-    df_b = g_n * p * (p - 1) // 2
     logl, srmr_w = 0.0, 0.0
     loadings, fcov, inter, resid, means = {}, {}, {}, {}, {}
     for g, gd in enumerate(gdata):
@@ -393,7 +219,36 @@ def _fit(
         inter[gd.name] = nu
         resid[gd.name] = np.diag(theta)
         means[gd.name] = alpha
-    aic, bic, _ = information_criteria(logl, layout.npar, n_total)
+    return _Estimates(
+        loglik=logl,
+        srmr=srmr_w / n_total,
+        loadings=loadings,
+        factor_cov=fcov,
+        intercepts=pd.DataFrame(inter, index=items),
+        residual_var=pd.DataFrame(resid, index=items),
+        latent_means=pd.DataFrame(means, index=layout.factors),
+    )
+
+
+def _baseline(gdata: list[_GroupData], p: int) -> tuple[float, int]:
+    """chi2 and df of the baseline model (free means and variances, no covariances, in every group)."""
+    chi2_b = sum(gd.n * (float(np.sum(np.log(np.diag(gd.s)))) - gd.logdet_s) for gd in gdata)
+    return chi2_b, len(gdata) * p * (p - 1) // 2
+
+
+def _fit(
+    structure, items, gdata: list[_GroupData], level: str, free: frozenset = frozenset()
+) -> MultiGroupFit:
+    layout = _Layout(structure, items, len(gdata), level, free)
+    n_total = sum(gd.n for gd in gdata)
+    res, converged = _minimise(layout, gdata, structure, n_total)
+    x = res.x
+    p, g_n = len(items), len(gdata)
+    chi2 = max(n_total * float(res.fun), 0.0)
+    df = g_n * (p * (p + 1) // 2 + p) - layout.npar
+    chi2_b, df_b = _baseline(gdata, p)
+    est = _estimates(layout, gdata, x, items)
+    aic, bic, _ = information_criteria(est.loglik, layout.npar, n_total)
     return MultiGroupFit(
         level=level,
         groups=[gd.name for gd in gdata],
@@ -406,20 +261,139 @@ def _fit(
         tli=tli(chi2, df, chi2_b, df_b),
         rmsea=rmsea(chi2, df, n_total, groups=g_n),
         rmsea_ci=rmsea_ci(chi2, df, n_total, groups=g_n),
-        srmr=srmr_w / n_total,
-        loglik=logl,
+        srmr=est.srmr,
+        loglik=est.loglik,
         aic=aic,
         bic=bic,
         converged=converged,
-        loadings=loadings,
-        intercepts=pd.DataFrame(inter, index=items),
-        factor_cov=fcov,
-        residual_var=pd.DataFrame(resid, index=items),
-        latent_means=pd.DataFrame(means, index=layout.factors),
+        loadings=est.loadings,
+        intercepts=est.intercepts,
+        factor_cov=est.factor_cov,
+        residual_var=est.residual_var,
+        latent_means=est.latent_means,
         message=str(res.message),
         free=free,
         x=x,
     )
+
+
+def _check_levels(levels: Sequence[str]) -> None:
+    """Every requested level is one of :data:`LEVELS` (else a UserError naming the unknown one)."""
+    for lev in levels:
+        if lev not in LEVELS:
+            raise UserError(f"unknown invariance level {lev!r} (use {', '.join(LEVELS)})")
+
+
+def _level_row(lev: str, fit: MultiGroupFit, freed: str) -> dict:
+    """One row of the invariance table: the level's global fit; deltas and verdict still to be set."""
+    return {
+        "level": lev,
+        "freed": freed,
+        "chi2": fit.chi2,
+        "df": fit.df,
+        "p": fit.pvalue,
+        "cfi": fit.cfi,
+        "tli": fit.tli,
+        "rmsea": fit.rmsea,
+        "rmsea_ci_low": fit.rmsea_ci[0],
+        "rmsea_ci_high": fit.rmsea_ci[1],
+        "srmr": fit.srmr,
+        "aic": fit.aic,
+        "bic": fit.bic,
+        "delta_chi2": np.nan,
+        "delta_df": np.nan,
+        "delta_p": np.nan,
+        "delta_cfi": np.nan,
+        "delta_rmsea": np.nan,
+        "holds": True,
+        "status": "holds",
+        "converged": fit.converged,
+    }
+
+
+def _deltas(fit: MultiGroupFit, prev: MultiGroupFit) -> dict:
+    """Delta chi2 test, delta CFI and delta RMSEA against the previous level, and whether the level holds
+    (delta CFI >= -0.010 and delta RMSEA <= 0.015)."""
+    dchi = fit.chi2 - prev.chi2
+    ddf = fit.df - prev.df
+    out = {
+        "delta_chi2": dchi,
+        "delta_df": ddf,
+        "delta_p": float(stats.chi2.sf(max(dchi, 0.0), ddf)) if ddf > 0 else np.nan,
+        "delta_cfi": fit.cfi - prev.cfi,
+        "delta_rmsea": fit.rmsea - prev.rmsea,
+    }
+    out["holds"] = bool(out["delta_cfi"] >= DELTA_CFI and out["delta_rmsea"] <= DELTA_RMSEA)
+    return out
+
+
+def _fit_levels(
+    structure, items, gdata: list[_GroupData], levels: Sequence[str], released: frozenset
+) -> tuple[dict[str, MultiGroupFit], list[dict], list[str]]:
+    """Fit each level; its table row (compared with the previous level) and non-convergence notes."""
+    from dancerec.indices.partial import format_free
+
+    fits: dict[str, MultiGroupFit] = {}
+    rows, notes = [], []
+    prev: MultiGroupFit | None = None
+    for lev in levels:
+        fit = _fit(structure, items, gdata, lev, released)
+        fits[lev] = fit
+        row = _level_row(lev, fit, format_free(released, lev))
+        if not fit.converged:
+            notes.append(f"{lev}: the optimiser did not converge ({fit.message})")
+        if prev is not None:
+            row.update(_deltas(fit, prev))
+        rows.append(row)
+        prev = fit
+    return fits, rows, notes
+
+
+def _test_in_sequence(rows: list[dict]) -> tuple[str | None, str | None]:
+    """Mark the rows in order: after the first failing level the later ones are "not tested" (holds None).
+    Returns the highest level supported and the first failing one."""
+    highest, failed = None, None
+    still = True
+    for row in rows:
+        if not still:
+            row["holds"], row["status"] = None, "not tested"
+        elif not row["holds"]:
+            row["status"] = "fails"
+            failed = row["level"]
+        still = still and bool(row["holds"])
+        if still:
+            highest = row["level"]
+    return highest, failed
+
+
+def _score_step(
+    structure, items, gdata: list[_GroupData], fit: MultiGroupFit, failed: str
+) -> tuple[pd.DataFrame, list[str]]:
+    """Score tests of the first failing level's constraints, with a note naming the largest one."""
+    from dancerec.indices.partial import score_tests
+
+    scores = score_tests(structure, items, gdata, fit)
+    if not len(scores):
+        return scores, []
+    top = scores.iloc[0]
+    return scores, [
+        f"{failed} invariance fails; largest score test: {top.lhs}{top.op}{top.rhs} "
+        f"(X2(1) = {top.X2:.2f}, Holm-adjusted p = {top.p_holm:.3g} over {len(scores)} constraints): "
+        "release it with --free and refit (one parameter at a time)"
+    ]
+
+
+def _latent_step(
+    structure, items, gdata: list[_GroupData], fits: dict[str, MultiGroupFit], highest: str | None
+) -> tuple[pd.DataFrame | None, list[str]]:
+    """Latent mean differences when (partial) scalar invariance holds, else a note saying why not."""
+    if "scalar" in fits and highest in ("scalar", "strict"):
+        from dancerec.indices.latent_means import latent_mean_tests
+
+        return latent_mean_tests(structure, items, gdata, fits["scalar"]), []
+    if "scalar" in fits:
+        return None, ["scalar invariance does not hold: latent means are not compared"]
+    return None, []
 
 
 @single_blas_thread
@@ -441,87 +415,20 @@ def measurement_invariance(
     tested in sequence. With ``score``, the constraints of the first failing level get lavaan's
     univariate score tests (``score_tests``): which parameter to release first.
     """
-    from dancerec.indices.partial import format_free, parse_free, score_tests
+    from dancerec.indices.partial import format_free, parse_free
 
-    for lev in levels:
-        if lev not in LEVELS:
-            raise UserError(f"unknown invariance level {lev!r} (use {', '.join(LEVELS)})")
+    _check_levels(levels)
     structure = structure_of(model)
     released = parse_free(free, structure)
     gdata, items, _ = _group_data(data, structure, group, groups_order)
-    fits: dict[str, MultiGroupFit] = {}
-    rows = []
-    prev: MultiGroupFit | None = None
-    highest = None
-    still = True
-    notes = []
-    failed: str | None = None
-    for lev in levels:
-        fit = _fit(structure, items, gdata, lev, released)
-        fits[lev] = fit
-        row = {
-            "level": lev,
-            "freed": format_free(released, lev),
-            "chi2": fit.chi2,
-            "df": fit.df,
-            "p": fit.pvalue,
-            "cfi": fit.cfi,
-            "tli": fit.tli,
-            "rmsea": fit.rmsea,
-            "rmsea_ci_low": fit.rmsea_ci[0],
-            "rmsea_ci_high": fit.rmsea_ci[1],
-            "srmr": fit.srmr,
-            "aic": fit.aic,
-            "bic": fit.bic,
-            "delta_chi2": np.nan,
-            "delta_df": np.nan,
-            "delta_p": np.nan,
-            "delta_cfi": np.nan,
-            "delta_rmsea": np.nan,
-            "holds": True,
-            "status": "holds",
-            "converged": fit.converged,
-        }
-        if not fit.converged:
-            notes.append(f"{lev}: the optimiser did not converge ({fit.message})")
-        if prev is not None:
-            dchi = fit.chi2 - prev.chi2
-            ddf = fit.df - prev.df
-            row.update(
-                delta_chi2=dchi,
-                delta_df=ddf,
-                delta_p=float(stats.chi2.sf(max(dchi, 0.0), ddf)) if ddf > 0 else np.nan,
-                delta_cfi=fit.cfi - prev.cfi,
-                delta_rmsea=fit.rmsea - prev.rmsea,
-            )
-            row["holds"] = bool(row["delta_cfi"] >= DELTA_CFI and row["delta_rmsea"] <= DELTA_RMSEA)
-        if not still:
-            row["holds"], row["status"] = None, "not tested"
-        elif not row["holds"]:
-            row["status"] = "fails"
-            failed = lev
-        still = still and bool(row["holds"])
-        if still:
-            highest = lev
-        rows.append(row)
-        prev = fit
+    fits, rows, notes = _fit_levels(structure, items, gdata, levels, released)
+    highest, failed = _test_in_sequence(rows)
     scores = None
     if score and failed is not None:
-        scores = score_tests(structure, items, gdata, fits[failed])
-        if len(scores):
-            top = scores.iloc[0]
-            notes.append(
-                f"{failed} invariance fails; largest score test: {top.lhs}{top.op}{top.rhs} "
-                f"(X2(1) = {top.X2:.2f}, Holm-adjusted p = {top.p_holm:.3g} over {len(scores)} constraints): "
-                "release it with --free and refit (one parameter at a time)"
-            )
-    latent = None
-    if "scalar" in fits and highest in ("scalar", "strict"):
-        from dancerec.indices.latent_means import latent_mean_tests
-
-        latent = latent_mean_tests(structure, items, gdata, fits["scalar"])
-    elif "scalar" in fits:
-        notes.append("scalar invariance does not hold: latent means are not compared")
+        scores, score_notes = _score_step(structure, items, gdata, fits[failed], failed)
+        notes.extend(score_notes)
+    latent, latent_notes = _latent_step(structure, items, gdata, fits, highest)
+    notes.extend(latent_notes)
     return InvarianceResult(
         table=pd.DataFrame(rows),
         fits=fits,
