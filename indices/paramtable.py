@@ -148,6 +148,127 @@ def intercept_rows(
     return rows
 
 
+@dataclass(frozen=True)
+class _Lookup:
+    """What describing one matrix location needs: the fitted model, its spec, std.all and index maps."""
+
+    model: semopy.Model
+    spec: ModelSpec
+    std: Standardized
+    measurement: set[tuple[str, str]]  # (factor, item) of the =~ terms
+    latent: set[str]
+    obs_idx: dict[str, int]
+    inner_idx: dict[str, int]
+    sd_inner: np.ndarray
+    sigma: np.ndarray  # model-implied covariance of the observed variables
+    vals: dict[str, float]  # estimates of the active parameters
+
+    @classmethod
+    def of(cls, model: semopy.Model, spec: ModelSpec, std: Standardized, vals: dict) -> _Lookup:
+        """Index maps of ``model`` (observed and inner variables) and its implied covariance."""
+        return cls(
+            model=model,
+            spec=spec,
+            std=std,
+            measurement={(t.lhs, t.rhs) for t in spec.terms if t.op == "=~"},
+            latent=set(spec.latent),
+            obs_idx={v: i for i, v in enumerate(model.names_lambda[0])},
+            inner_idx={v: i for i, v in enumerate(std.inner)},
+            sd_inner=np.sqrt(np.clip(std.inner_var, 0, None)),
+            sigma=model.calc_sigma()[0],
+            vals=vals,
+        )
+
+
+_Row = tuple[str, str, str, str, float]  # kind, lhs, op, rhs, std.all
+
+
+def _psi_row(ctx: _Lookup, name: str, param, i: int, j: int) -> _Row | None:
+    """A (residual) (co)variance of inner variables; None for the fixed.x ones of observed covariates."""
+    model, inner_idx, spec = ctx.model, ctx.inner_idx, ctx.spec
+    a, b = model.names_psi[0][i], model.names_psi[1][j]
+    if a not in ctx.latent and b not in ctx.latent and a not in spec.endogenous and b not in spec.endogenous:
+        return None  # fixed.x (co)variances of observed covariates
+    kind = "variance" if a == b else "covariance"
+    sd_a, sd_b = ctx.sd_inner[inner_idx[a]], ctx.sd_inner[inner_idx[b]]
+    if a != b:  # lavaan's std.all of a (residual) covariance: scaled by the residual SDs
+        psi = model.mx_psi
+        sd_a = np.sqrt(max(psi[inner_idx[a], inner_idx[a]], 0.0))
+        sd_b = np.sqrt(max(psi[inner_idx[b], inner_idx[b]], 0.0))
+    value = ctx.vals.get(name, param.start)
+    return (kind, a, "~~", b, float(value) / (sd_a * sd_b) if sd_a * sd_b > 0 else np.nan)
+
+
+def _theta_row(ctx: _Lookup, name: str, param, i: int, j: int) -> _Row | None:
+    """A residual (co)variance of observed variables; None for rows of variables not in Lambda."""
+    model, obs_idx = ctx.model, ctx.obs_idx
+    a, b = model.names_theta[0][i], model.names_theta[1][j]
+    if a not in obs_idx or b not in obs_idx:
+        return None
+    kind = "residual variance" if a == b else "residual covariance"
+    value = ctx.vals.get(name, param.start)
+    if a == b:
+        denom = ctx.sigma[obs_idx[a], obs_idx[a]]
+    else:  # lavaan's std.all of a residual covariance: scaled by the residual SDs
+        th = model.mx_theta
+        denom = np.sqrt(max(th[i, i], 0.0) * max(th[j, j], 0.0))
+    return (kind, a, "~~", b, float(value) / denom)
+
+
+def _describe(ctx: _Lookup, name: str, param, loc) -> _Row | None:
+    """(kind, lhs, op, rhs, std.all) of one location of a parameter; None where lavaan shows no row."""
+    model, std, inner_idx = ctx.model, ctx.std, ctx.inner_idx
+    i, j = loc.indices
+    if loc.matrix is model.mx_beta:
+        to, frm = model.names_beta[0][i], model.names_beta[1][j]
+        return ("regression", to, "~", frm, std.beta[inner_idx[to], inner_idx[frm]])
+    if loc.matrix is model.mx_lambda:
+        item, factor = model.names_lambda[0][i], model.names_lambda[1][j]
+        if (factor, item) not in ctx.measurement:
+            return None  # an observed inner variable's identity row
+        return ("loading", factor, "=~", item, std.loadings[ctx.obs_idx[item], inner_idx[factor]])
+    if loc.matrix is model.mx_psi:
+        return _psi_row(ctx, name, param, i, j)
+    if loc.matrix is model.mx_theta:
+        return _theta_row(ctx, name, param, i, j)
+    return None
+
+
+def _inference(param, name: str, vals: dict, ses: dict) -> tuple[float, float, float, float]:
+    """Estimate, SE, z and two-sided p of a free parameter; a fixed one has its value and no SE."""
+    if param.active:
+        est, se = float(vals[name]), float(ses[name])
+        z = est / se if se > 0 else np.nan
+        p = 2 * norm_sf(abs(z)) if np.isfinite(z) else np.nan
+        return est, se, z, p
+    return float(param.start), np.nan, np.nan, np.nan
+
+
+_KIND_ORDER = {
+    "loading": 0,
+    "regression": 1,
+    "covariance": 2,
+    "variance": 3,
+    "residual covariance": 4,
+    "residual variance": 5,
+}
+
+
+def _lavaan_order(
+    table: pd.DataFrame, spec: ModelSpec, inner: list[str], observed: list[str]
+) -> pd.DataFrame:
+    """Rows by kind, then by the variables' order in the model; covariances written in that order too."""
+    # covariances written in the order the variables appear in the model, as lavaan prints them
+    pos = {v: k for k, v in enumerate(dict.fromkeys([*spec.latent, *spec.observed, *inner, *observed]))}
+    swap = table["op"].eq("~~") & (table["lhs"].map(pos) > table["rhs"].map(pos))
+    table.loc[swap, ["lhs", "rhs"]] = table.loc[swap, ["rhs", "lhs"]].to_numpy()
+    table["_p1"] = table["lhs"].map(pos)
+    table["_p2"] = table["rhs"].map(pos)
+    table = table.sort_values(["_p1", "_p2"], kind="stable").drop(columns=["_p1", "_p2"])
+    table["_o"] = table["kind"].map(_KIND_ORDER)
+    return table.sort_values("_o", kind="stable").drop(columns="_o")
+
+
 def param_table(
     model: semopy.Model,
     spec: ModelSpec,
@@ -166,64 +287,16 @@ def param_table(
     if se_all is None:
         se_all = _expected_se(model)
     ses = dict(zip(keys_active, se_all, strict=True))
-    measurement = {(t.lhs, t.rhs) for t in spec.terms if t.op == "=~"}
-    latent = set(spec.latent)
-    inner = std.inner
-    obs_idx = {v: i for i, v in enumerate(model.names_lambda[0])}
-    inner_idx = {v: i for i, v in enumerate(inner)}
-    sd_inner = np.sqrt(np.clip(std.inner_var, 0, None))
-    sigma = model.calc_sigma()[0]
+    ctx = _Lookup.of(model, spec, std, vals)
     rows = []
     for name, param in model.parameters.items():
         label = None if name.startswith("_") else name
         for loc in param.locations:
-            i, j = loc.indices
-            if loc.matrix is model.mx_beta:
-                to, frm = model.names_beta[0][i], model.names_beta[1][j]
-                row = ("regression", to, "~", frm, std.beta[inner_idx[to], inner_idx[frm]])
-            elif loc.matrix is model.mx_lambda:
-                item, factor = model.names_lambda[0][i], model.names_lambda[1][j]
-                if (factor, item) not in measurement:
-                    continue  # an observed inner variable's identity row
-                row = ("loading", factor, "=~", item, std.loadings[obs_idx[item], inner_idx[factor]])
-            elif loc.matrix is model.mx_psi:
-                a, b = model.names_psi[0][i], model.names_psi[1][j]
-                if (
-                    a not in latent
-                    and b not in latent
-                    and a not in spec.endogenous
-                    and b not in spec.endogenous
-                ):
-                    continue  # fixed.x (co)variances of observed covariates
-                kind = "variance" if a == b else "covariance"
-                sd_a, sd_b = sd_inner[inner_idx[a]], sd_inner[inner_idx[b]]
-                if a != b:  # lavaan's std.all of a (residual) covariance: scaled by the residual SDs
-                    psi = model.mx_psi
-                    sd_a = np.sqrt(max(psi[inner_idx[a], inner_idx[a]], 0.0))
-                    sd_b = np.sqrt(max(psi[inner_idx[b], inner_idx[b]], 0.0))
-                value = vals.get(name, param.start)
-                row = (kind, a, "~~", b, float(value) / (sd_a * sd_b) if sd_a * sd_b > 0 else np.nan)
-            elif loc.matrix is model.mx_theta:
-                a, b = model.names_theta[0][i], model.names_theta[1][j]
-                if a not in obs_idx or b not in obs_idx:
-                    continue
-                kind = "residual variance" if a == b else "residual covariance"
-                value = vals.get(name, param.start)
-                if a == b:
-                    denom = sigma[obs_idx[a], obs_idx[a]]
-                else:  # lavaan's std.all of a residual covariance: scaled by the residual SDs
-                    th = model.mx_theta
-                    denom = np.sqrt(max(th[i, i], 0.0) * max(th[j, j], 0.0))
-                row = (kind, a, "~~", b, float(value) / denom)
-            else:
+            row = _describe(ctx, name, param, loc)
+            if row is None:
                 continue
             kind, lhs, op, rhs, std_value = row
-            if param.active:
-                est, se = float(vals[name]), float(ses[name])
-                z = est / se if se > 0 else np.nan
-                p = 2 * norm_sf(abs(z)) if np.isfinite(z) else np.nan
-            else:
-                est, se, z, p = float(param.start), np.nan, np.nan, np.nan
+            est, se, z, p = _inference(param, name, vals, ses)
             rows.append(
                 {
                     "kind": kind,
@@ -239,24 +312,7 @@ def param_table(
                     "p": p,
                 }
             )
-    order = {
-        "loading": 0,
-        "regression": 1,
-        "covariance": 2,
-        "variance": 3,
-        "residual covariance": 4,
-        "residual variance": 5,
-    }
-    table = pd.DataFrame(rows)
-    # covariances written in the order the variables appear in the model, as lavaan prints them
-    pos = {v: k for k, v in enumerate(dict.fromkeys([*spec.latent, *spec.observed, *inner, *observed]))}
-    swap = table["op"].eq("~~") & (table["lhs"].map(pos) > table["rhs"].map(pos))
-    table.loc[swap, ["lhs", "rhs"]] = table.loc[swap, ["rhs", "lhs"]].to_numpy()
-    table["_p1"] = table["lhs"].map(pos)
-    table["_p2"] = table["rhs"].map(pos)
-    table = table.sort_values(["_p1", "_p2"], kind="stable").drop(columns=["_p1", "_p2"])
-    table["_o"] = table["kind"].map(order)
-    table = table.sort_values("_o", kind="stable").drop(columns="_o")
+    table = _lavaan_order(pd.DataFrame(rows), spec, std.inner, observed)
     if extra_rows:
         table = pd.concat([table, pd.DataFrame(list(extra_rows))], ignore_index=True)
     return table.reset_index(drop=True)
