@@ -260,6 +260,81 @@ def _layers(nodes: list[str], edges: list[tuple[str, str]]) -> dict[str, int]:
     return layer
 
 
+_NODE_W, _NODE_H = 0.62, 0.42  # path diagram: a node's width and height in layer units
+
+
+def _grid(nodes: list[str], layer: dict[str, int]) -> tuple[dict[str, tuple[float, float]], int, int]:
+    """Node centres: layer on x, each layer's members centred vertically; also the tallest layer's size
+    and the number of layers."""
+    n_layers = max(layer.values(), default=0) + 1
+    by_layer: dict[int, list[str]] = {}
+    for node in nodes:
+        by_layer.setdefault(layer[node], []).append(node)
+    tallest = max((len(v) for v in by_layer.values()), default=1)
+    pos = {}
+    for lay, members in by_layer.items():
+        offset = (tallest - len(members)) / 2
+        for i, node in enumerate(members):
+            pos[node] = (lay, tallest - 1 - (offset + i))
+    return pos, tallest, n_layers
+
+
+def _draw_node(ax, node: str, x: float, y: float, observed: bool) -> None:
+    """A box (observed variable) or an ellipse (latent factor) with the node's name."""
+    w, h = _NODE_W, _NODE_H
+    if observed:
+        ax.add_patch(
+            FancyBboxPatch(
+                (x - w / 2, y - h / 2),
+                w,
+                h,
+                boxstyle="round,pad=0.01",
+                facecolor="#f1f1f1",
+                edgecolor="#333333",
+                linewidth=0.8,
+            )
+        )
+    else:
+        ax.add_patch(
+            Ellipse((x, y), w * 1.1, h * 1.05, facecolor="#e8f1f8", edgecolor="#1b6ca8", linewidth=0.9)
+        )
+    ax.text(x, y, node.replace("_", " "), ha="center", va="center", fontsize=7)
+
+
+def _draw_path(ax, start: tuple[float, float], end: tuple[float, float], value: float, p: float) -> None:
+    """An arrow between two nodes labelled with the coefficient: width by |value|, solid when p < .05,
+    dashed otherwise, red when negative; arcs between nodes of the same layer."""
+    (x0, y0), (x1, y1) = start, end
+    w = _NODE_W
+    significant = np.isfinite(p) and p < 0.05
+    color = "#c0392b" if np.isfinite(value) and value < 0 else "#2c3e50"
+    same = x0 == x1
+    arrow = FancyArrowPatch(
+        (x0 + (0 if same else w / 2), y0),
+        (x1 - (0 if same else w / 2), y1),
+        arrowstyle="-|>",
+        mutation_scale=8,
+        color=color,
+        linewidth=0.6 + 2.2 * min(abs(value), 1) if np.isfinite(value) else 0.6,
+        linestyle="-" if significant else (0, (3, 2)),
+        connectionstyle="arc3,rad=0.35" if same else "arc3,rad=0.0",
+        shrinkA=2,
+        shrinkB=2,
+    )
+    ax.add_patch(arrow)
+    mx, my = (x0 + x1) / 2 + (0.25 if same else 0), (y0 + y1) / 2
+    ax.text(
+        mx,
+        my,
+        apa.bounded(value) + apa.stars(p),
+        fontsize=6.5,
+        ha="center",
+        va="center",
+        color=color,
+        bbox={"boxstyle": "round,pad=0.12", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
+    )
+
+
 def path_diagram(
     paths: pd.DataFrame,
     *,
@@ -274,73 +349,18 @@ def path_diagram(
     """
     edges = [(str(r[source]), str(r[target])) for _, r in paths.iterrows()]
     nodes = list(dict.fromkeys([n for e in edges for n in e]))
-    layer = _layers(nodes, edges)
-    n_layers = max(layer.values(), default=0) + 1
-    by_layer: dict[int, list[str]] = {}
-    for node in nodes:
-        by_layer.setdefault(layer[node], []).append(node)
-    tallest = max((len(v) for v in by_layer.values()), default=1)
+    pos, tallest, n_layers = _grid(nodes, _layers(nodes, edges))
     fig, axes = _new(FULL_WIDTH, max(2.4, 0.62 * tallest + 0.6))
     ax = axes[0]
     ax.set_xlim(-0.6, n_layers - 0.4)
     ax.set_ylim(-0.6, tallest - 0.4)
     ax.axis("off")
-    pos = {}
-    for lay, members in by_layer.items():
-        offset = (tallest - len(members)) / 2
-        for i, node in enumerate(members):
-            pos[node] = (lay, tallest - 1 - (offset + i))
-    w, h = 0.62, 0.42
     for node, (x, yy) in pos.items():
-        label = node.replace("_", " ")
-        if node in observed:
-            ax.add_patch(
-                FancyBboxPatch(
-                    (x - w / 2, yy - h / 2),
-                    w,
-                    h,
-                    boxstyle="round,pad=0.01",
-                    facecolor="#f1f1f1",
-                    edgecolor="#333333",
-                    linewidth=0.8,
-                )
-            )
-        else:
-            ax.add_patch(
-                Ellipse((x, yy), w * 1.1, h * 1.05, facecolor="#e8f1f8", edgecolor="#1b6ca8", linewidth=0.9)
-            )
-        ax.text(x, yy, label, ha="center", va="center", fontsize=7)
+        _draw_node(ax, node, x, yy, node in observed)
     for (src, dst), (_, row) in zip(edges, paths.iterrows(), strict=True):
-        (x0, y0), (x1, y1) = pos[src], pos[dst]
         value = float(row[coef]) if coef in row and pd.notna(row[coef]) else math.nan
         p = float(row["p"]) if "p" in row and pd.notna(row["p"]) else math.nan
-        significant = np.isfinite(p) and p < 0.05
-        color = "#c0392b" if np.isfinite(value) and value < 0 else "#2c3e50"
-        same = x0 == x1
-        arrow = FancyArrowPatch(
-            (x0 + (0 if same else w / 2), y0),
-            (x1 - (0 if same else w / 2), y1),
-            arrowstyle="-|>",
-            mutation_scale=8,
-            color=color,
-            linewidth=0.6 + 2.2 * min(abs(value), 1) if np.isfinite(value) else 0.6,
-            linestyle="-" if significant else (0, (3, 2)),
-            connectionstyle="arc3,rad=0.35" if same else "arc3,rad=0.0",
-            shrinkA=2,
-            shrinkB=2,
-        )
-        ax.add_patch(arrow)
-        mx, my = (x0 + x1) / 2 + (0.25 if same else 0), (y0 + y1) / 2
-        ax.text(
-            mx,
-            my,
-            apa.bounded(value) + apa.stars(p),
-            fontsize=6.5,
-            ha="center",
-            va="center",
-            color=color,
-            bbox={"boxstyle": "round,pad=0.12", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
-        )
+        _draw_path(ax, pos[src], pos[dst], value, p)
     if title:
         ax.set_title(title)
     return fig
