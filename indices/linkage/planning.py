@@ -203,6 +203,36 @@ def _sem_cell(
     return hits, failed, m or len(predictors) * (len(OTHER_DIMENSIONS) + 1)
 
 
+def _power_rows(
+    analyses: list[tuple[str, str]],
+    hits: dict[str, int],
+    failed: dict[str, int],
+    n: int,
+    r: float,
+    f: float,
+    n_sims: int,
+) -> list[dict[str, Any]]:
+    """One row per analysis of a grid cell: power = detections / n_sims with its Wilson interval
+    (``rho`` for the correlation and SEM rows, ``f`` for the group test)."""
+    rows = []
+    for label, key in analyses:
+        lo, hi = wilson(hits[key], n_sims)
+        rows.append(
+            {
+                "analysis": label,
+                "n_per_group": n,
+                "rho": r if key != "group" else math.nan,
+                "f": f if key == "group" else math.nan,
+                "power": hits[key] / n_sims,
+                "ci_low": lo,
+                "ci_high": hi,
+                "n_sims": n_sims,
+                "n_failed": failed[key],
+            }
+        )
+    return rows
+
+
 def plan_power(
     *,
     n_groups: int = 3,
@@ -256,21 +286,7 @@ def plan_power(
                 sem_design, n_sims, seed + 7919 * i + 1, adjust, alpha
             )
             analyses.append((f"SEM path ({m_sem} paths, {adjust})", "sem"))
-        for label, key in analyses:
-            lo, hi = wilson(hits[key], n_sims)
-            rows.append(
-                {
-                    "analysis": label,
-                    "n_per_group": n,
-                    "rho": r if key != "group" else math.nan,
-                    "f": f if key == "group" else math.nan,
-                    "power": hits[key] / n_sims,
-                    "ci_low": lo,
-                    "ci_high": hi,
-                    "n_sims": n_sims,
-                    "n_failed": failed[key],
-                }
-            )
+        rows.extend(_power_rows(analyses, hits, failed, n, r, f, n_sims))
         if progress:
             progress(i + 1, len(cells))
     return PowerResult(
