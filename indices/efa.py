@@ -145,6 +145,52 @@ def _extract(frame: pd.DataFrame, k: int, method: str, rot: str | None):
     return p, p.copy(), np.eye(k)
 
 
+def _variance_table(p: np.ndarray, s: np.ndarray, names: list[str]) -> pd.DataFrame:
+    """Variance accounted for by each factor: colSums(P * S) (psych's SS loadings), proportion, cumulative."""
+    n_items = p.shape[0]
+    ss = (p * s).sum(axis=0)
+    return pd.DataFrame(
+        {
+            "factor": names,
+            "ss_loadings": ss,
+            "proportion": ss / n_items,
+            "cumulative": np.cumsum(ss) / n_items,
+        }
+    )
+
+
+def _item_table(
+    p: np.ndarray,
+    h2: np.ndarray,
+    cols: list[str],
+    names: list[str],
+    structure: Mapping[str, Sequence[str]] | None,
+    thresholds: tuple[float, float],
+) -> pd.DataFrame:
+    """One row per item: intended dimension, primary factor and loading, h2/u2, and the cross-loading
+    (another |loading| >= the first threshold) and weak (primary |loading| < the second) flags."""
+    cross_threshold, primary_threshold = thresholds
+    abs_p = np.abs(p)
+    primary = abs_p.argmax(axis=1)
+    rows = []
+    intended = {i: f for f, its in (structure or {}).items() for i in its}
+    for i, item in enumerate(cols):
+        others = np.delete(abs_p[i], primary[i])
+        rows.append(
+            {
+                "item": item,
+                "dimension": intended.get(item),
+                "factor": names[primary[i]],
+                "loading": float(p[i, primary[i]]),
+                "h2": float(h2[i]),
+                "u2": float(1 - h2[i]),
+                "cross_loading": bool(others.size and others.max() >= cross_threshold),
+                "weak": bool(abs_p[i, primary[i]] < primary_threshold),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 @single_blas_thread
 def fit_efa(
     data: pd.DataFrame,
@@ -184,34 +230,8 @@ def fit_efa(
     p, s, phi = _orient(p, s, phi)
     names = [f"F{j + 1}" for j in range(k)]
     h2 = np.einsum("ij,jk,ik->i", p, phi, p)
-    ss = (p * s).sum(axis=0)
-    variance = pd.DataFrame(
-        {
-            "factor": names,
-            "ss_loadings": ss,
-            "proportion": ss / len(cols),
-            "cumulative": np.cumsum(ss) / len(cols),
-        }
-    )
+    variance = _variance_table(p, s, names)
     loadings = pd.DataFrame(p, index=cols, columns=names)
-    abs_p = np.abs(p)
-    primary = abs_p.argmax(axis=1)
-    rows = []
-    intended = {i: f for f, its in (structure or {}).items() for i in its}
-    for i, item in enumerate(cols):
-        others = np.delete(abs_p[i], primary[i])
-        rows.append(
-            {
-                "item": item,
-                "dimension": intended.get(item),
-                "factor": names[primary[i]],
-                "loading": float(p[i, primary[i]]),
-                "h2": float(h2[i]),
-                "u2": float(1 - h2[i]),
-                "cross_loading": bool(others.size and others.max() >= cross_threshold),
-                "weak": bool(abs_p[i, primary[i]] < primary_threshold),
-            }
-        )
     return EFAResult(
         n=len(frame),
         n_factors=k,
@@ -222,7 +242,7 @@ def fit_efa(
         phi=pd.DataFrame(phi, index=names, columns=names),
         communalities=pd.Series(h2, index=cols, name="h2"),
         variance=variance,
-        items=pd.DataFrame(rows),
+        items=_item_table(p, h2, cols, names, structure, (cross_threshold, primary_threshold)),
         parallel=pa,
         cross_threshold=cross_threshold,
         primary_threshold=primary_threshold,
