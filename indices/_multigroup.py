@@ -78,6 +78,7 @@ class _Layout:
         self.keys = keys
 
     def unpack(self, x: np.ndarray, g: int):
+        """Group ``g``'s model matrices from ``x``: Lambda, Phi, Theta (diagonal), nu, alpha."""
         lam = self.lam_fixed.copy()
         m = self.lam[g] >= 0
         lam[m] = x[self.lam[g][m]]
@@ -90,6 +91,8 @@ class _Layout:
 
 @dataclass
 class _GroupData:
+    """One group's sample moments (ML covariance with divisor N, means) and ln|S|."""
+
     name: str
     n: int
     s: np.ndarray
@@ -98,6 +101,7 @@ class _GroupData:
 
 
 def _objective(x: np.ndarray, layout: _Layout, data: list[_GroupData], n_total: int):
+    """The N-weighted multi-group ML discrepancy F (module docstring of ``invariance``) and its gradient."""
     f_total = 0.0
     grad = np.zeros_like(x)
     p = layout.lam_fixed.shape[0]
@@ -164,6 +168,7 @@ def _start(layout: _Layout, data: list[_GroupData], structure: Mapping[str, Sequ
 
 
 def _bounds(layout: _Layout) -> list[tuple[float | None, float | None]]:
+    """Residual and factor variances stay positive; everything else is unbounded."""
     b: list[tuple[float | None, float | None]] = [(None, None)] * layout.npar
     for key, i in layout.keys.items():
         if key[0] == "theta":
@@ -174,6 +179,7 @@ def _bounds(layout: _Layout) -> list[tuple[float | None, float | None]]:
 
 
 def _srmr_group(gd: _GroupData, sigma: np.ndarray, mu: np.ndarray) -> float:
+    """One group's SRMR over the covariance residuals and the standardised mean residuals."""
     sd = np.sqrt(np.diag(gd.s))
     r = (gd.s - sigma) / np.outer(sd, sd)
     tri = r[np.tril_indices(len(sd))]

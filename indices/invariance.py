@@ -152,7 +152,13 @@ def fit_multigroup(
     return _fit(structure, items, gdata, level, released)
 
 
-def _group_data(data, structure, group, groups_order):
+def _group_data(
+    data: pd.DataFrame,
+    structure: Mapping[str, Sequence[str]],
+    group: pd.Series | str,
+    groups_order: Sequence[str] | None,
+) -> tuple[list[_GroupData], list[str], list[str]]:
+    """Each group's sample moments (complete cases of the model's items), the items and the groups' order."""
     items = [i for its in structure.values() for i in its]
     for f, its in structure.items():
         if len(its) < 3:
@@ -239,6 +245,7 @@ def _baseline(gdata: list[_GroupData], p: int) -> tuple[float, int]:
 def _fit(
     structure, items, gdata: list[_GroupData], level: str, free: frozenset = frozenset()
 ) -> MultiGroupFit:
+    """Fit one level to prepared group data: the estimates and lavaan's global fit measures."""
     layout = _Layout(structure, items, len(gdata), level, free)
     n_total = sum(gd.n for gd in gdata)
     res, converged = _minimise(layout, gdata, structure, n_total)
