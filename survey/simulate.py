@@ -215,31 +215,35 @@ class _Latent:
     eta: np.ndarray
 
 
-def _latent_scores(
-    dims: list[str],
-    sample: _Sample,
-    quality: dict[str, float],
-    qpaths: dict[str, float],
-    structure: list[tuple[str, str, float]] | None,
-    exogenous_correlations: dict[tuple[str, str], float] | None,
-    shift: np.ndarray,
-    propagate_shift: bool,
-    rng: np.random.Generator,
-) -> _Latent:
+@dataclass(frozen=True)
+class _LatentSpec:
+    """What phase 2 draws from, besides who answers: group effects, structural model, per-respondent shifts."""
+
+    quality: dict[str, float]  # group -> recommender-quality parameter q_g
+    qpaths: dict[str, float]  # dimension -> how much q_g shifts its intercept
+    structure: list[tuple[str, str, float]] | None  # None = STRUCTURAL_PATHS when the dimensions fit
+    exogenous_correlations: dict[tuple[str, str], float] | None  # None = EXOGENOUS_CORRELATIONS
+    shift: np.ndarray  # (n, dimensions) per-respondent latent shifts
+    propagate_shift: bool  # shift the intercepts (propagating) instead of the latent scores
+
+
+def _latent_scores(dims: list[str], sample: _Sample, spec: _LatentSpec, rng: np.random.Generator) -> _Latent:
+    """Phase 2: latent scores η = (I − B)⁻¹ (α_g + ζ) with the per-respondent shifts added."""
+    structure = spec.structure
     if structure is None:
         planted_dims = {d for p in STRUCTURAL_PATHS for d in p[:2]}
         structure = list(STRUCTURAL_PATHS) if set(dims) >= planted_dims else []
-    exo_r = EXOGENOUS_CORRELATIONS if exogenous_correlations is None else exogenous_correlations
+    exo_r = EXOGENOUS_CORRELATIONS if spec.exogenous_correlations is None else spec.exogenous_correlations
     b, psi, implied = planted_structure(dims, list(structure), exo_r)
     k = len(dims)
     a_inv = np.linalg.inv(np.eye(k) - b)
-    alpha_g = {g: np.array([quality[g] * qpaths.get(d, 0.0) for d in dims]) for g in sample.groups}
+    alpha_g = {g: np.array([spec.quality[g] * spec.qpaths.get(d, 0.0) for d in dims]) for g in sample.groups}
     zeta = rng.multivariate_normal(np.zeros(k), psi, size=sample.n, method="cholesky")
     alpha = np.vstack([alpha_g[str(g)] for g in sample.group_of])
-    if propagate_shift:
-        eta = (alpha + zeta + shift) @ a_inv.T
+    if spec.propagate_shift:
+        eta = (alpha + zeta + spec.shift) @ a_inv.T
     else:
-        eta = (alpha + zeta) @ a_inv.T + shift
+        eta = (alpha + zeta) @ a_inv.T + spec.shift
     return _Latent(list(structure), b, psi, implied, a_inv, alpha_g, eta)
 
 
@@ -408,9 +412,8 @@ def simulate_responses(
         if d not in dims:
             raise UserError(f"quality_paths names unknown dimension {d!r}")
     shift = _aligned_shift(latent_shift, sample.ids, dims)
-    latent = _latent_scores(
-        dims, sample, quality, qpaths, structure, exogenous_correlations, shift, propagate_shift, rng
-    )
+    spec = _LatentSpec(quality, qpaths, structure, exogenous_correlations, shift, propagate_shift)
+    latent = _latent_scores(dims, sample, spec, rng)
     values, lam, tau = _measure(inst, latent.eta, loading_range, rng)
     kind, careless = _careless_and_missing(inst, values, careless_rate, missing_rate, rng)
     durations, submitted = _times(sample.n, careless, median_duration_s, rng)
