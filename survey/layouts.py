@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 from dancerec.survey.instrument import normalise_text
 from dancerec.survey.source import _FALSE, _QUALTRICS_KEEP, _TRUE, RowProblem, SourceTable
@@ -346,11 +347,8 @@ LONG_ITEM = ("itemid", "item", "question", "variable", "题目")
 LONG_VALUE = ("value", "answer", "response", "score", "答案")
 
 
-def parse_long(table: SourceTable, grid: list[list[str]]) -> None:
-    """Long format (one row per answer) pivoted to one row per respondent, remembering cell origins.
-
-    The pivot needs every row of a respondent, so a long export is read whole (not in chunks)."""
-    header = [h.strip() for h in grid[0]]
+def _long_columns(table: SourceTable, header: list[str]) -> tuple[int, int, int]:
+    """Positions of the respondent, item and value columns of a long export (first alias that matches)."""
     norm = [normalise_text(h) for h in header]
 
     def find(names: tuple[str, ...]) -> int | None:
@@ -367,53 +365,75 @@ def parse_long(table: SourceTable, grid: list[list[str]]) -> None:
             row=1,
             expected="columns respondent_id, item, value (plus optional group, user_id, duration_s, submitted_at)",
         )
-    width = len(header)
-    flat = SourceTable(table.path, "long", table.container)
-    split_rows(flat, ((i + 1, r) for i, r in enumerate(grid) if i >= 1), width)
-    table.problems.extend(flat.problems)
-    extra = [j for j in range(width) if j not in (jr, ji, jv)]
-    extra_names = [header[j] for j in extra]
-    by_resp: dict[str, int] = {}
-    items: list[str] = []
-    cells: dict[tuple[int, str], object] = {}
-    meta_seen: dict[tuple[int, str], tuple[str, int]] = {}
-    for row, rowno in zip(flat.data, flat.rows, strict=True):
-        rid = str(row[jr]).strip()
-        item = str(row[ji]).strip()
+    return jr, ji, jv
+
+
+@dataclass
+class _LongPivot:
+    """A long export gathered per respondent: respondents and items in first-seen order, their cells.
+
+    Every row of a respondent must agree on the extra (metadata) columns; each (respondent, item) is
+    answered once. Disagreements become row problems on ``table``; the first value is kept."""
+
+    table: SourceTable
+    header: list[str]
+    jr: int
+    ji: int
+    jv: int
+    extra: list[int]  # positions of the columns other than respondent, item and value
+    by_resp: dict[str, int] = field(default_factory=dict)
+    items: list[str] = field(default_factory=list)
+    cells: dict[tuple[int, str], object] = field(default_factory=dict)
+    meta_seen: dict[tuple[int, str], tuple[str, int]] = field(default_factory=dict)
+
+    def add(self, row: list[object], rowno: int) -> None:
+        """One answer row: its respondent's position, the answer, and the respondent's metadata."""
+        table, header = self.table, self.header
+        rid = str(row[self.jr]).strip()
+        item = str(row[self.ji]).strip()
         if not rid:
-            table.problems.append(RowProblem(rowno, header[jr], "missing respondent id", expected="an id"))
-            continue
+            table.problems.append(
+                RowProblem(rowno, header[self.jr], "missing respondent id", expected="an id")
+            )
+            return
         if not item:
-            table.problems.append(RowProblem(rowno, header[ji], "missing item name", expected="an item id"))
-            continue
-        if rid not in by_resp:
-            by_resp[rid] = len(by_resp)
+            table.problems.append(
+                RowProblem(rowno, header[self.ji], "missing item name", expected="an item id")
+            )
+            return
+        if rid not in self.by_resp:
+            self.by_resp[rid] = len(self.by_resp)
             table.rows.append(rowno)
-        i = by_resp[rid]
-        if item not in items:
-            items.append(item)
-        if (i, item) in cells:
+        i = self.by_resp[rid]
+        if item not in self.items:
+            self.items.append(item)
+        if (i, item) in self.cells:
             table.problems.append(
                 RowProblem(
                     rowno,
-                    header[ji],
+                    header[self.ji],
                     f"item {item!r} answered twice by respondent {rid!r} (first at row {table.cell_origin[(i, item)][0]})",
                     expected="one row per respondent and item",
                     respondent_id=rid,
                 )
             )
-            continue
-        cells[(i, item)] = row[jv]
-        table.cell_origin[(i, item)] = (rowno, header[jv])
-        for j, name in zip(extra, extra_names, strict=True):
+            return
+        self.cells[(i, item)] = row[self.jv]
+        table.cell_origin[(i, item)] = (rowno, header[self.jv])
+        self._add_meta(row, rowno, i, rid)
+
+    def _add_meta(self, row: list[object], rowno: int, i: int, rid: str) -> None:
+        """The extra columns of one row: kept from a respondent's first row, checked on the others."""
+        for j in self.extra:
+            name = self.header[j]
             value = str(row[j]).strip()
-            prev = meta_seen.get((i, name))
+            prev = self.meta_seen.get((i, name))
             if prev is None:
-                meta_seen[(i, name)] = (value, rowno)
-                cells[(i, name)] = value
-                table.cell_origin[(i, name)] = (rowno, name)
+                self.meta_seen[(i, name)] = (value, rowno)
+                self.cells[(i, name)] = value
+                self.table.cell_origin[(i, name)] = (rowno, name)
             elif prev[0] != value:
-                table.problems.append(
+                self.table.problems.append(
                     RowProblem(
                         rowno,
                         name,
@@ -422,15 +442,36 @@ def parse_long(table: SourceTable, grid: list[list[str]]) -> None:
                         respondent_id=rid,
                     )
                 )
-    resp_col = header[jr]
-    table.columns = _unique([resp_col, *extra_names, *items])
-    table.candidates = {c: _generic_candidates(c) for c in table.columns}
-    for rid, i in by_resp.items():
-        row_cells: list[object] = [rid]
-        row_cells += [cells.get((i, n), "") for n in extra_names]
-        row_cells += [cells.get((i, it), "") for it in items]
-        table.data.append(row_cells)
-        table.cell_origin[(i, resp_col)] = (table.rows[i], resp_col)
+
+    def assemble(self) -> None:
+        """The wide table: respondent column, extra columns, then the items in first-seen order."""
+        table = self.table
+        resp_col = self.header[self.jr]
+        extra_names = [self.header[j] for j in self.extra]
+        table.columns = _unique([resp_col, *extra_names, *self.items])
+        table.candidates = {c: _generic_candidates(c) for c in table.columns}
+        for rid, i in self.by_resp.items():
+            row_cells: list[object] = [rid]
+            row_cells += [self.cells.get((i, n), "") for n in extra_names]
+            row_cells += [self.cells.get((i, it), "") for it in self.items]
+            table.data.append(row_cells)
+            table.cell_origin[(i, resp_col)] = (table.rows[i], resp_col)
+
+
+def parse_long(table: SourceTable, grid: list[list[str]]) -> None:
+    """Long format (one row per answer) pivoted to one row per respondent, remembering cell origins.
+
+    The pivot needs every row of a respondent, so a long export is read whole (not in chunks)."""
+    header = [h.strip() for h in grid[0]]
+    jr, ji, jv = _long_columns(table, header)
+    flat = SourceTable(table.path, "long", table.container)
+    split_rows(flat, ((i + 1, r) for i, r in enumerate(grid) if i >= 1), len(header))
+    table.problems.extend(flat.problems)
+    extra = [j for j in range(len(header)) if j not in (jr, ji, jv)]
+    pivot = _LongPivot(table, header, jr, ji, jv, extra)
+    for row, rowno in zip(flat.data, flat.rows, strict=True):
+        pivot.add(row, rowno)
+    pivot.assemble()
 
 
 #: each layout's header parser: fills the table's header fields from the first rows and returns

@@ -154,25 +154,22 @@ def item_lookup(instrument: Instrument) -> dict[str, str]:
     return out
 
 
-def map_columns(
-    table: SourceTable,
-    instrument: Instrument,
-    *,
-    mapping: dict[str, str] | None = None,
-    mapping_source: str | Path = "mapping",
-    roles: dict[str, str | None] | None = None,
-    group_column: str | None = None,
-) -> ColumnMapping:
-    """Map the table's columns (see the module docstring). Conflicts raise :class:`InputError`."""
-    result = ColumnMapping()
-    assigned: dict[str, str] = {}  # column -> target
-    norm_cols = {c: [normalise_text(x) for x in table.candidates.get(c, [c])] for c in table.columns}
+@dataclass
+class _Assignments:
+    """The column → target choices made so far, with the labels each column is known by."""
 
-    def find_column(name: str, source: str | Path, what: str) -> str:
+    table: SourceTable
+    result: ColumnMapping
+    norm_cols: dict[str, list[str]]
+    assigned: dict[str, str] = field(default_factory=dict)  # column -> target
+
+    def find_column(self, name: str, what: str) -> str:
+        """The one column called ``name`` (exactly, or by any normalised label); else a clear error."""
+        table = self.table
         if name in table.columns:
             return name
         key = normalise_text(name)
-        hits = [c for c in table.columns if key and key in norm_cols[c]]
+        hits = [c for c in table.columns if key and key in self.norm_cols[c]]
         if len(hits) == 1:
             return hits[0]
         raise InputError(
@@ -184,41 +181,54 @@ def map_columns(
             expected="a column header of the file",
         )
 
-    def assign(column: str, target: str, how: str) -> None:
-        if column in assigned and assigned[column] != target:
+    def assign(self, column: str, target: str, how: str) -> None:
+        """Record that ``column`` feeds ``target``, refusing a column that would feed two targets."""
+        if column in self.assigned and self.assigned[column] != target:
             raise InputError(
-                table.path,
-                f"column maps to both {assigned[column]!r} and {target!r}",
+                self.table.path,
+                f"column maps to both {self.assigned[column]!r} and {target!r}",
                 row=1,
                 column=column,
                 expected="one target per column",
             )
-        assigned[column] = target
-        result.how[column] = how
+        self.assigned[column] = target
+        self.result.how[column] = how
 
-    # 1. explicit options, then the mapping file
+
+def _assign_explicit(
+    state: _Assignments,
+    instrument: Instrument,
+    mapping: dict[str, str] | None,
+    mapping_source: str | Path,
+    roles: dict[str, str | None] | None,
+) -> None:
+    """Step 1: command-line role options first, then the mapping file (an option wins over the file)."""
     for role, col in (roles or {}).items():
         if col:
-            assign(find_column(col, table.path, f"--{role.replace('_', '-')}"), role, "option")
+            state.assign(state.find_column(col, f"--{role.replace('_', '-')}"), role, "option")
     for col, target in (mapping or {}).items():
         resolved = _resolve_target(target, instrument, mapping_source)
-        column = find_column(col, mapping_source, "the mapping file")
-        if column in assigned and result.how[column] == "option":
+        column = state.find_column(col, "the mapping file")
+        if column in state.assigned and state.result.how[column] == "option":
             continue
-        assign(column, resolved, "mapping file")
+        state.assign(column, resolved, "mapping file")
 
-    # 2. items by id or wording
+
+def _assign_items(state: _Assignments, instrument: Instrument) -> None:
+    """Step 2: the columns still free whose labels name an item by id or wording."""
     lookup = item_lookup(instrument)
-    for c in table.columns:
-        if c in assigned:
+    for c in state.table.columns:
+        if c in state.assigned:
             continue
-        for key in norm_cols[c]:
+        for key in state.norm_cols[c]:
             if key in lookup:
-                assign(c, lookup[key], "id" if key == normalise_text(lookup[key]) else "text")
+                state.assign(c, lookup[key], "id" if key == normalise_text(lookup[key]) else "text")
                 break
 
-    # 3. metadata roles by platform names
-    taken_roles = set(assigned.values())
+
+def _assign_meta_by_name(state: _Assignments, group_column: str | None) -> None:
+    """Step 3: metadata roles not yet taken, from the column names the platforms use."""
+    taken_roles = set(state.assigned.values())
     aliases = dict(META_ALIASES)
     if group_column:
         aliases["group"] = (normalise_text(group_column), *aliases["group"])
@@ -226,15 +236,21 @@ def map_columns(
         if role in taken_roles:
             continue
         for name in names:
-            hit = next((c for c in table.columns if c not in assigned and normalise_text(c) == name), None)
+            hit = next(
+                (c for c in state.table.columns if c not in state.assigned and normalise_text(c) == name),
+                None,
+            )
             if hit is not None:
-                assign(hit, role, "name")
+                state.assign(hit, role, "name")
                 break
 
-    # 4. collect, and refuse two columns feeding one target
+
+def _collect(state: _Assignments, instrument: Instrument) -> ColumnMapping:
+    """Step 4: sort columns into items / meta / leftovers, refusing two columns feeding one target."""
+    table, result = state.table, state.result
     by_target: dict[str, list[str]] = {}
     for c in table.columns:
-        t = assigned.get(c)
+        t = state.assigned.get(c)
         if t is None:
             (result.platform if c in table.platform_columns else result.unmapped).append(c)
         elif t == IGNORE:
@@ -258,3 +274,21 @@ def map_columns(
     result.items = dict(sorted(result.items.items(), key=lambda kv: order[kv[0]]))
     result.missing_items = [it.id for it in instrument.items if it.id not in result.items]
     return result
+
+
+def map_columns(
+    table: SourceTable,
+    instrument: Instrument,
+    *,
+    mapping: dict[str, str] | None = None,
+    mapping_source: str | Path = "mapping",
+    roles: dict[str, str | None] | None = None,
+    group_column: str | None = None,
+) -> ColumnMapping:
+    """Map the table's columns (see the module docstring). Conflicts raise :class:`InputError`."""
+    norm_cols = {c: [normalise_text(x) for x in table.candidates.get(c, [c])] for c in table.columns}
+    state = _Assignments(table, ColumnMapping(), norm_cols)
+    _assign_explicit(state, instrument, mapping, mapping_source, roles)
+    _assign_items(state, instrument)
+    _assign_meta_by_name(state, group_column)
+    return _collect(state, instrument)

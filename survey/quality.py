@@ -140,6 +140,72 @@ def mahalanobis_pvalues(values: np.ndarray, sample: SampleStats | None = None) -
     return p
 
 
+def _scored_matrix(responses: pd.DataFrame, scored: list[str]) -> np.ndarray:
+    """Raw answers to the scored items as floats (NaN = unanswered or column absent), (n, k)."""
+    if not len(responses):
+        return np.empty((0, len(scored)))
+    return np.column_stack(
+        [
+            pd.to_numeric(responses[c], errors="coerce").to_numpy(dtype=float)
+            if c in responses.columns
+            else np.full(len(responses), np.nan)
+            for c in scored
+        ]
+    )
+
+
+def _flag_rows(
+    idx: pd.Index, flag: str, value: np.ndarray, flagged: np.ndarray, threshold: float
+) -> pd.DataFrame:
+    """One flag's rows of the long table: each respondent's value and whether it crosses the threshold."""
+    return pd.DataFrame(
+        {
+            "respondent_id": idx.astype(str),
+            "flag": flag,
+            "flagged": np.asarray(flagged, dtype=bool),
+            "value": np.asarray(value, dtype=float),
+            "threshold": float(threshold),
+        }
+    )
+
+
+def _irv(raw: np.ndarray, answered: np.ndarray) -> np.ndarray:
+    """Intra-individual response variability: SD (ddof 1) of each respondent's answers; NaN below 2."""
+    irv = np.full(len(raw), np.nan)
+    enough = answered >= 2
+    if enough.any():
+        irv[enough] = np.nanstd(raw[enough], axis=1, ddof=1)
+    return irv
+
+
+def _duration_ratio(responses: pd.DataFrame, sample: SampleStats | None) -> np.ndarray:
+    """Completion time over the (whole-sample) median completion time; NaN where unknown."""
+    n = len(responses.index)
+    dur = (
+        pd.to_numeric(responses["duration_s"], errors="coerce").to_numpy(dtype=float)
+        if "duration_s" in responses
+        else np.full(n, np.nan)
+    )
+    if sample is not None:
+        median = sample.median_duration
+    else:
+        median = np.nanmedian(dur) if np.any(~np.isnan(dur)) else np.nan
+    return dur / median if median and np.isfinite(median) and median > 0 else np.full(n, np.nan)
+
+
+def _attention_failures(responses: pd.DataFrame, instrument: Instrument) -> np.ndarray:
+    """How many attention checks each respondent answered other than instructed (or skipped)."""
+    failed = np.zeros(len(responses.index))
+    for it in instrument.attention_items:
+        if it.id not in responses.columns:
+            continue
+        col = pd.to_numeric(responses[it.id], errors="coerce").to_numpy(dtype=float)
+        if np.all(np.isnan(col)):
+            continue  # the check was not part of this survey's data
+        failed += np.where(np.isnan(col) | (col != it.expected), 1.0, 0.0)
+    return failed
+
+
 def compute_flags(
     responses: pd.DataFrame,
     instrument: Instrument,
@@ -152,74 +218,32 @@ def compute_flags(
     and Mahalanobis flags compare each respondent with the whole sample)."""
     th = thresholds or FlagThresholds()
     idx = responses.index
-    scored = [it.id for it in instrument.scored_items]
-    raw = (
-        np.column_stack(
-            [
-                pd.to_numeric(responses[c], errors="coerce").to_numpy(dtype=float)
-                if c in responses.columns
-                else np.full(len(responses), np.nan)
-                for c in scored
-            ]
-        )
-        if len(responses)
-        else np.empty((0, len(scored)))
-    )
-    k = len(scored)
+    raw = _scored_matrix(responses, [it.id for it in instrument.scored_items])
+    k = raw.shape[1]
     rows: list[pd.DataFrame] = []
-
-    def add(flag: str, value: np.ndarray, flagged: np.ndarray, threshold: float) -> None:
-        rows.append(
-            pd.DataFrame(
-                {
-                    "respondent_id": idx.astype(str),
-                    "flag": flag,
-                    "flagged": np.asarray(flagged, dtype=bool),
-                    "value": np.asarray(value, dtype=float),
-                    "threshold": float(threshold),
-                }
-            )
-        )
 
     min_run = math.ceil(th.longstring_share * k)
     runs = longest_run(raw).astype(float)
-    add("longstring", runs, runs >= min_run, min_run)
+    rows.append(_flag_rows(idx, "longstring", runs, runs >= min_run, min_run))
 
     irv_min = th.irv_min if th.irv_min is not None else 0.075 * (instrument.scale_max - instrument.scale_min)
     answered = np.sum(~np.isnan(raw), axis=1)
-    irv = np.full(len(idx), np.nan)
-    enough = answered >= 2
-    if enough.any():
-        irv[enough] = np.nanstd(raw[enough], axis=1, ddof=1)
-    add("low_irv", irv, np.nan_to_num(irv, nan=np.inf) < irv_min, irv_min)
+    irv = _irv(raw, answered)
+    rows.append(_flag_rows(idx, "low_irv", irv, np.nan_to_num(irv, nan=np.inf) < irv_min, irv_min))
 
-    dur = (
-        pd.to_numeric(responses["duration_s"], errors="coerce").to_numpy(dtype=float)
-        if "duration_s" in responses
-        else np.full(len(idx), np.nan)
-    )
-    if sample is not None:
-        median = sample.median_duration
-    else:
-        median = np.nanmedian(dur) if np.any(~np.isnan(dur)) else np.nan
-    ratio = dur / median if median and np.isfinite(median) and median > 0 else np.full(len(idx), np.nan)
-    add("speeder", ratio, np.nan_to_num(ratio, nan=np.inf) < th.speeder_ratio, th.speeder_ratio)
+    ratio = _duration_ratio(responses, sample)
+    speeders = np.nan_to_num(ratio, nan=np.inf) < th.speeder_ratio
+    rows.append(_flag_rows(idx, "speeder", ratio, speeders, th.speeder_ratio))
 
-    failed = np.zeros(len(idx))
-    for it in instrument.attention_items:
-        if it.id not in responses.columns:
-            continue
-        col = pd.to_numeric(responses[it.id], errors="coerce").to_numpy(dtype=float)
-        if np.all(np.isnan(col)):
-            continue  # the check was not part of this survey's data
-        failed += np.where(np.isnan(col) | (col != it.expected), 1.0, 0.0)
-    add("attention", failed, failed > 0, 1)
+    failed = _attention_failures(responses, instrument)
+    rows.append(_flag_rows(idx, "attention", failed, failed > 0, 1))
 
     p = mahalanobis_pvalues(raw, sample) if len(idx) else np.empty(0)
-    add("mahalanobis", p, np.nan_to_num(p, nan=1.0) < th.mahalanobis_p, th.mahalanobis_p)
+    outliers = np.nan_to_num(p, nan=1.0) < th.mahalanobis_p
+    rows.append(_flag_rows(idx, "mahalanobis", p, outliers, th.mahalanobis_p))
 
     share = 1 - answered / k if k else np.zeros(len(idx))
-    add("missing", share, share > th.max_missing_share + 1e-12, th.max_missing_share)
+    rows.append(_flag_rows(idx, "missing", share, share > th.max_missing_share + 1e-12, th.max_missing_share))
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 

@@ -24,15 +24,14 @@ The model (all latent variables standardised in the reference group):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from dancerec.survey.instrument import Instrument, load_instrument
+from dancerec.survey.simulate_truth import PlantedTruth, truth_path  # noqa: F401  (truth_path re-exported)
 from scipy import special
 
 from dancerec.errors import UserError
@@ -62,103 +61,6 @@ EXOGENOUS_CORRELATIONS: dict[tuple[str, str], float] = {
 }
 DEFAULT_EXOGENOUS_R = 0.3
 BASE_DATE = datetime(2026, 3, 2, 9, 0, 0)
-
-
-@dataclass
-class PlantedTruth:
-    """Everything the simulator planted, to check what an analysis recovers."""
-
-    instrument: str
-    seed: int
-    n: int
-    groups: list[str]
-    group_quality: dict[str, float]
-    quality_paths: dict[str, float]
-    careless_rate: float
-    missing_rate: float
-    latent_shift_mode: str
-    loadings: pd.DataFrame  # item, dimension, loading (standardised; negative = reverse-worded), reverse
-    thresholds: pd.DataFrame  # index item, columns t1..t(K-1) on the y* scale
-    structural_paths: pd.DataFrame  # lhs, op ("~"), rhs, estimate
-    exogenous_correlations: pd.DataFrame  # lhs, op ("~~"), rhs, estimate
-    residual_variances: pd.Series  # per dimension (1 for exogenous ones)
-    factor_correlations: pd.DataFrame  # implied latent correlation matrix (within a group)
-    group_latent_means: pd.DataFrame  # index group, one column per dimension
-    latent_scores: pd.DataFrame  # index respondent_id, one column per dimension
-    careless: pd.Series  # index respondent_id: "" | "straightliner" | "random"
-
-    def lavaan_syntax(self) -> str:
-        """The planted model in lavaan syntax (measurement, regressions, exogenous covariances)."""
-        lines = []
-        for dim, block in self.loadings.groupby("dimension", sort=False):
-            lines.append(f"{dim} =~ {' + '.join(block['item'])}")
-        for lhs, block in self.structural_paths.groupby("lhs", sort=False):
-            lines.append(f"{lhs} ~ {' + '.join(block['rhs'])}")
-        for row in self.exogenous_correlations.itertuples():
-            lines.append(f"{row.lhs} ~~ {row.rhs}")
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        def frame(df: pd.DataFrame, index: bool = False) -> Any:
-            out = df.reset_index() if index else df
-            return json.loads(out.to_json(orient="records", date_format="iso"))
-
-        return {
-            "instrument": self.instrument,
-            "seed": self.seed,
-            "n": self.n,
-            "groups": self.groups,
-            "group_quality": self.group_quality,
-            "quality_paths": self.quality_paths,
-            "careless_rate": self.careless_rate,
-            "missing_rate": self.missing_rate,
-            "latent_shift_mode": self.latent_shift_mode,
-            "lavaan_syntax": self.lavaan_syntax(),
-            "loadings": frame(self.loadings),
-            "thresholds": frame(self.thresholds, index=True),
-            "structural_paths": frame(self.structural_paths),
-            "exogenous_correlations": frame(self.exogenous_correlations),
-            "residual_variances": {k: float(v) for k, v in self.residual_variances.items()},
-            "factor_correlations": frame(self.factor_correlations, index=True),
-            "group_latent_means": frame(self.group_latent_means, index=True),
-            "latent_scores": frame(self.latent_scores, index=True),
-            "careless": {str(k): v for k, v in self.careless.items()},
-        }
-
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> PlantedTruth:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        thresholds = pd.DataFrame(raw["thresholds"]).set_index("item")
-        fc = pd.DataFrame(raw["factor_correlations"]).set_index("index")
-        fc.index.name = None
-        means = pd.DataFrame(raw["group_latent_means"]).set_index("group")
-        latent = pd.DataFrame(raw["latent_scores"]).set_index("respondent_id")
-        return cls(
-            instrument=raw["instrument"],
-            seed=raw["seed"],
-            n=raw["n"],
-            groups=raw["groups"],
-            group_quality=raw["group_quality"],
-            quality_paths=raw["quality_paths"],
-            careless_rate=raw["careless_rate"],
-            missing_rate=raw["missing_rate"],
-            latent_shift_mode=raw["latent_shift_mode"],
-            loadings=pd.DataFrame(raw["loadings"]),
-            thresholds=thresholds,
-            structural_paths=pd.DataFrame(raw["structural_paths"]),
-            exogenous_correlations=pd.DataFrame(raw["exogenous_correlations"]),
-            residual_variances=pd.Series(raw["residual_variances"], dtype=float),
-            factor_correlations=fc,
-            group_latent_means=means,
-            latent_scores=latent,
-            careless=pd.Series(raw["careless"], dtype="string").rename_axis("respondent_id"),
-        )
 
 
 @dataclass
@@ -313,31 +215,35 @@ class _Latent:
     eta: np.ndarray
 
 
-def _latent_scores(
-    dims: list[str],
-    sample: _Sample,
-    quality: dict[str, float],
-    qpaths: dict[str, float],
-    structure: list[tuple[str, str, float]] | None,
-    exogenous_correlations: dict[tuple[str, str], float] | None,
-    shift: np.ndarray,
-    propagate_shift: bool,
-    rng: np.random.Generator,
-) -> _Latent:
+@dataclass(frozen=True)
+class _LatentSpec:
+    """What phase 2 draws from, besides who answers: group effects, structural model, per-respondent shifts."""
+
+    quality: dict[str, float]  # group -> recommender-quality parameter q_g
+    qpaths: dict[str, float]  # dimension -> how much q_g shifts its intercept
+    structure: list[tuple[str, str, float]] | None  # None = STRUCTURAL_PATHS when the dimensions fit
+    exogenous_correlations: dict[tuple[str, str], float] | None  # None = EXOGENOUS_CORRELATIONS
+    shift: np.ndarray  # (n, dimensions) per-respondent latent shifts
+    propagate_shift: bool  # shift the intercepts (propagating) instead of the latent scores
+
+
+def _latent_scores(dims: list[str], sample: _Sample, spec: _LatentSpec, rng: np.random.Generator) -> _Latent:
+    """Phase 2: latent scores η = (I − B)⁻¹ (α_g + ζ) with the per-respondent shifts added."""
+    structure = spec.structure
     if structure is None:
         planted_dims = {d for p in STRUCTURAL_PATHS for d in p[:2]}
         structure = list(STRUCTURAL_PATHS) if set(dims) >= planted_dims else []
-    exo_r = EXOGENOUS_CORRELATIONS if exogenous_correlations is None else exogenous_correlations
+    exo_r = EXOGENOUS_CORRELATIONS if spec.exogenous_correlations is None else spec.exogenous_correlations
     b, psi, implied = planted_structure(dims, list(structure), exo_r)
     k = len(dims)
     a_inv = np.linalg.inv(np.eye(k) - b)
-    alpha_g = {g: np.array([quality[g] * qpaths.get(d, 0.0) for d in dims]) for g in sample.groups}
+    alpha_g = {g: np.array([spec.quality[g] * spec.qpaths.get(d, 0.0) for d in dims]) for g in sample.groups}
     zeta = rng.multivariate_normal(np.zeros(k), psi, size=sample.n, method="cholesky")
     alpha = np.vstack([alpha_g[str(g)] for g in sample.group_of])
-    if propagate_shift:
-        eta = (alpha + zeta + shift) @ a_inv.T
+    if spec.propagate_shift:
+        eta = (alpha + zeta + spec.shift) @ a_inv.T
     else:
-        eta = (alpha + zeta) @ a_inv.T + shift
+        eta = (alpha + zeta) @ a_inv.T + spec.shift
     return _Latent(list(structure), b, psi, implied, a_inv, alpha_g, eta)
 
 
@@ -506,9 +412,8 @@ def simulate_responses(
         if d not in dims:
             raise UserError(f"quality_paths names unknown dimension {d!r}")
     shift = _aligned_shift(latent_shift, sample.ids, dims)
-    latent = _latent_scores(
-        dims, sample, quality, qpaths, structure, exogenous_correlations, shift, propagate_shift, rng
-    )
+    spec = _LatentSpec(quality, qpaths, structure, exogenous_correlations, shift, propagate_shift)
+    latent = _latent_scores(dims, sample, spec, rng)
     values, lam, tau = _measure(inst, latent.eta, loading_range, rng)
     kind, careless = _careless_and_missing(inst, values, careless_rate, missing_rate, rng)
     durations, submitted = _times(sample.n, careless, median_duration_s, rng)
@@ -534,9 +439,3 @@ def simulate_responses(
     return SimulatedSurvey(
         responses=_responses_frame(inst, sample, values, durations, submitted), truth=truth, instrument=inst
     )
-
-
-def truth_path(data_path: str | Path) -> Path:
-    """Where the planted truth of a simulated file is saved: ``FILE.truth.json`` beside it."""
-    p = Path(data_path)
-    return p.with_name(p.name + ".truth.json")

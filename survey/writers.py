@@ -120,6 +120,73 @@ def _plain(
     _write_rows(path, rows, encoding, delimiter)
 
 
+#: Qualtrics' own columns: export tag (header row 1) and question text (row 2)
+_QUALTRICS_META = (
+    ("StartDate", "Start Date"),
+    ("EndDate", "End Date"),
+    ("Status", "Response Type"),
+    ("IPAddress", "IP Address"),
+    ("Progress", "Progress"),
+    ("Duration (in seconds)", "Duration (in seconds)"),
+    ("Finished", "Finished"),
+    ("RecordedDate", "Recorded Date"),
+    ("ResponseId", "Response ID"),
+    ("RecipientLastName", "Recipient Last Name"),
+    ("RecipientFirstName", "Recipient First Name"),
+    ("RecipientEmail", "Recipient Email"),
+    ("ExternalReference", "External Data Reference"),
+    ("LocationLatitude", "Location Latitude"),
+    ("LocationLongitude", "Location Longitude"),
+    ("DistributionChannel", "Distribution Channel"),
+    ("UserLanguage", "User Language"),
+)
+
+
+def _qualtrics_header(inst: Instrument) -> list[list[str]]:
+    """Qualtrics' three header rows: export tags (``Q<block>_<k>`` per matrix row), texts, ImportIds."""
+    fields = [m for m, _ in _QUALTRICS_META]
+    texts = [t for _, t in _QUALTRICS_META]
+    imports = [json.dumps({"ImportId": m.lower()}) for m, _ in _QUALTRICS_META]
+    for b, (_dim, ids) in enumerate(_blocks(inst), start=1):
+        for k, item_id in enumerate(ids, start=1):
+            fields.append(f"Q{b}_{k}")
+            texts.append(f"{inst.instructions_en or 'Please rate'} - {inst.item(item_id).text_en}")
+            imports.append(json.dumps({"ImportId": f"QID{b}_{k}"}))
+    for embedded in ("group", "user_id"):
+        fields.append(embedded)
+        texts.append(embedded)
+        imports.append(json.dumps({"ImportId": embedded}))
+    return [fields, texts, imports]
+
+
+def _qualtrics_row(n: int, rid: object, r: pd.Series, inst: Instrument, answers: str) -> list[str]:
+    """One response row: Qualtrics' metadata (a made-up IP per row), the answers, embedded data."""
+    end = r["submitted_at"]
+    return (
+        [
+            _ts(_started(r)),
+            _ts(end),
+            "IP Address",
+            f"10.0.{n // 250}.{n % 250 + 1}",
+            "100",
+            _num(r["duration_s"]),
+            "True",
+            _ts(end),
+            str(rid),
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "anonymous",
+            "EN",
+        ]
+        + [_answer(r[i], inst, answers, "en") for i in inst.item_ids]
+        + [_text(r["group"]), _text(r["user_id"])]
+    )
+
+
 def _qualtrics(
     df: pd.DataFrame,
     inst: Instrument,
@@ -129,82 +196,9 @@ def _qualtrics(
     encoding: str = "utf-8-sig",
     **_: object,
 ) -> None:
-    meta = [
-        "StartDate",
-        "EndDate",
-        "Status",
-        "IPAddress",
-        "Progress",
-        "Duration (in seconds)",
-        "Finished",
-        "RecordedDate",
-        "ResponseId",
-        "RecipientLastName",
-        "RecipientFirstName",
-        "RecipientEmail",
-        "ExternalReference",
-        "LocationLatitude",
-        "LocationLongitude",
-        "DistributionChannel",
-        "UserLanguage",
-    ]
-    meta_text = [
-        "Start Date",
-        "End Date",
-        "Response Type",
-        "IP Address",
-        "Progress",
-        "Duration (in seconds)",
-        "Finished",
-        "Recorded Date",
-        "Response ID",
-        "Recipient Last Name",
-        "Recipient First Name",
-        "Recipient Email",
-        "External Data Reference",
-        "Location Latitude",
-        "Location Longitude",
-        "Distribution Channel",
-        "User Language",
-    ]
-    fields, texts, imports = list(meta), list(meta_text), [json.dumps({"ImportId": m.lower()}) for m in meta]
-    tag: dict[str, str] = {}
-    for b, (_dim, ids) in enumerate(_blocks(inst), start=1):
-        for k, item_id in enumerate(ids, start=1):
-            tag[item_id] = f"Q{b}_{k}"
-            fields.append(tag[item_id])
-            texts.append(f"{inst.instructions_en or 'Please rate'} - {inst.item(item_id).text_en}")
-            imports.append(json.dumps({"ImportId": f"QID{b}_{k}"}))
-    for embedded in ("group", "user_id"):
-        fields.append(embedded)
-        texts.append(embedded)
-        imports.append(json.dumps({"ImportId": embedded}))
-    rows = [fields, texts, imports]
+    rows = _qualtrics_header(inst)
     for n, (rid, r) in enumerate(df.iterrows()):
-        end = r["submitted_at"]
-        rows.append(
-            [
-                _ts(_started(r)),
-                _ts(end),
-                "IP Address",
-                f"10.0.{n // 250}.{n % 250 + 1}",
-                "100",
-                _num(r["duration_s"]),
-                "True",
-                _ts(end),
-                str(rid),
-                "",
-                "",
-                "",
-                "",
-                "",
-                "",
-                "anonymous",
-                "EN",
-            ]
-            + [_answer(r[i], inst, answers, "en") for i in inst.item_ids]
-            + [_text(r["group"]), _text(r["user_id"])]
-        )
+        rows.append(_qualtrics_row(n, rid, r, inst, answers))
     _write_rows(path, rows, encoding)
 
 
