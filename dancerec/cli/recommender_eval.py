@@ -138,31 +138,41 @@ def recommend(
     st = open_study(study)
     data = load_split(st, split_name)
     model_id, rec, _ = find_model(st, model, split_name)
-    if users:
-        wanted = [u.strip() for u in users.split(",") if u.strip()]
-        index = pd.Index(data.train.user_ids)
-        pos = index.get_indexer(wanted)
-        if (pos < 0).any():
-            missing = [u for u, p in zip(wanted, pos, strict=True) if p < 0]
-            raise UserError(f"unknown user id(s): {', '.join(missing[:5])}")
-        user_idx = pos.astype(np.int64)
-    else:
-        user_idx = np.arange(data.train.n_users)
+    user_idx = _user_positions(data.train, users) if users else np.arange(data.train.n_users)
     with progress() as bar:
         task = bar.add_task(f"ranking with {model_id}", total=len(user_idx), status="")
         items, scores = rank_top_k(rec, data.train, user_idx, k, progress=lambda b: bar.advance(task, b))
+    rows = _recommendation_rows(data.train, user_idx, items, scores, k)
+    with atomic_output(out) as tmp:  # formula-like ids neutralised (OWASP CSV injection)
+        neutralise_frame(rows).to_csv(tmp, index=False)
+    console.print(f"wrote {len(rows):,} recommendations for {len(user_idx):,} users to {out}")
+
+
+def _user_positions(train, users: str) -> np.ndarray:
+    """Positions in ``train`` of the comma-separated raw user ids of ``--users`` (an error names unknown ones)."""
+    wanted = [u.strip() for u in users.split(",") if u.strip()]
+    index = pd.Index(train.user_ids)
+    pos = index.get_indexer(wanted)
+    if (pos < 0).any():
+        missing = [u for u, p in zip(wanted, pos, strict=True) if p < 0]
+        raise UserError(f"unknown user id(s): {', '.join(missing[:5])}")
+    return pos.astype(np.int64)
+
+
+def _recommendation_rows(
+    train, user_idx: np.ndarray, items: np.ndarray, scores: np.ndarray, k: int
+) -> pd.DataFrame:
+    """The `recommend` CSV rows (user, item, rank, score; raw ids) from the users × K top-K matrices, without
+    the padding slots (item -1: fewer than K unseen items)."""
     valid = items >= 0
-    rows = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "user": np.repeat(data.train.user_ids[user_idx], k).reshape(len(user_idx), k)[valid],
-            "item": data.train.item_ids[np.maximum(items, 0)][valid],
+            "user": np.repeat(train.user_ids[user_idx], k).reshape(len(user_idx), k)[valid],
+            "item": train.item_ids[np.maximum(items, 0)][valid],
             "rank": np.tile(np.arange(1, k + 1), (len(user_idx), 1))[valid],
             "score": scores[valid],
         }
     )
-    with atomic_output(out) as tmp:  # formula-like ids neutralised (OWASP CSV injection)
-        neutralise_frame(rows).to_csv(tmp, index=False)
-    console.print(f"wrote {len(rows):,} recommendations for {len(user_idx):,} users to {out}")
 
 
 def evaluate(
