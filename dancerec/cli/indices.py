@@ -107,7 +107,6 @@ def reliability(
 ) -> None:
     """Reliability per dimension (alpha with Feldt CI, omega, CR, AVE) and discriminant validity (HTMT, Fornell-Larcker)."""
     from dancerec.indices.reliability import reliability as run
-    from dancerec.indices.validity import fornell_larcker_passes, htmt_flags
 
     if htmt_method not in ("geometric", "arithmetic"):
         raise UserError(f"unknown HTMT variant {htmt_method!r} (use geometric or arithmetic)")
@@ -116,20 +115,39 @@ def reliability(
     if alpha_sample not in ("pairwise", "complete"):
         raise UserError(f"unknown --alpha-sample {alpha_sample!r} (use pairwise or complete)")
     res = run(src.items, src.structure, htmt_method=htmt_method, alpha_sample=alpha_sample)
-    cols = [
-        "dimension",
-        "n_items",
-        "n",
-        "n_total",
-        "alpha",
-        "alpha_ci_low",
-        "alpha_ci_high",
-        "alpha_std",
-        "omega",
-        "cr",
-        "ave",
-    ]
-    print_table(res.table[cols], title="reliability (thresholds: alpha, omega, CR >= .70; AVE >= .50)")
+    _print_reliability(res, alpha_sample)
+    _print_discriminant(res, htmt_method)
+    payload = res.to_json()
+    if omega_h:
+        payload["omega_hierarchical"] = _omega_hierarchical(src, omega_h)
+    for key in ("alpha", "omega", "cr", "ave"):
+        console.print(f"[dim]{key}: {res.definitions[key]}[/]", highlight=False)
+    settings = {"exclude_flagged": exclude_flagged, "model": str(model or ""), "htmt": htmt_method}
+    store_result(st, "indices.reliability", {**settings, "alpha_sample": alpha_sample}, res)
+    write_json(json_path, payload)
+
+
+#: the columns of the reliability table, in the order printed
+_RELIABILITY_COLUMNS = [
+    "dimension",
+    "n_items",
+    "n",
+    "n_total",
+    "alpha",
+    "alpha_ci_low",
+    "alpha_ci_high",
+    "alpha_std",
+    "omega",
+    "cr",
+    "ave",
+]
+
+
+def _print_reliability(res, alpha_sample: str) -> None:
+    """The per-dimension table, which sample each index used, warnings and the dimensions below a threshold."""
+    print_table(
+        res.table[_RELIABILITY_COLUMNS], title="reliability (thresholds: alpha, omega, CR >= .70; AVE >= .50)"
+    )
     n_cfa = int(res.table["n_cfa"].iloc[0])
     console.print(
         f"alpha: N used / N total per dimension (n / n_total, {alpha_sample}); omega, CR, AVE: the CFA's "
@@ -143,6 +161,12 @@ def reliability(
     ].tolist()
     if weak:
         note([f"below a threshold: {', '.join(weak)}"])
+
+
+def _print_discriminant(res, htmt_method: str) -> None:
+    """Discriminant validity: the Fornell-Larcker matrix and the HTMT ratios, each with the pairs that fail."""
+    from dancerec.indices.validity import fornell_larcker_passes, htmt_flags
+
     if res.fornell_larcker is not None:
         print_table(res.fornell_larcker, title="Fornell-Larcker (diagonal: sqrt AVE)", index=True)
         fails = fornell_larcker_passes(res.fornell_larcker)
@@ -153,32 +177,29 @@ def reliability(
         flags = htmt_flags(res.htmt)
         if len(flags):
             note([f"HTMT > .85: {r.dimension_a}-{r.dimension_b} ({r.htmt:.3f})" for r in flags.itertuples()])
-    payload = res.to_json()
-    if omega_h:
-        from dancerec.indices.omega import omega_hierarchical
 
-        om = omega_hierarchical(
-            src.items, [i for its in src.structure.values() for i in its], n_factors=omega_h
-        )
-        console.print(
-            f"omega hierarchical = {om.omega_h:.3f}, omega total = {om.omega_total:.3f} ({om.n_factors} group "
-            f"factors, N = {om.n}; reflected: {', '.join(om.reflected) or 'none'})",
-            highlight=False,
-        )
-        payload["omega_hierarchical"] = {
-            "omega_h": om.omega_h,
-            "omega_total": om.omega_total,
-            "n_factors": om.n_factors,
-            "n": om.n,
-            "reflected": om.reflected,
-            "g_loadings": om.g_loadings,
-            "definition": om.definition,
-        }
-    for key in ("alpha", "omega", "cr", "ave"):
-        console.print(f"[dim]{key}: {res.definitions[key]}[/]", highlight=False)
-    settings = {"exclude_flagged": exclude_flagged, "model": str(model or ""), "htmt": htmt_method}
-    store_result(st, "indices.reliability", {**settings, "alpha_sample": alpha_sample}, res)
-    write_json(json_path, payload)
+
+def _omega_hierarchical(src, n_factors: int) -> dict:
+    """`reliability --omega-h`: print omega hierarchical of the whole instrument and return its JSON entry."""
+    from dancerec.indices.omega import omega_hierarchical
+
+    om = omega_hierarchical(
+        src.items, [i for its in src.structure.values() for i in its], n_factors=n_factors
+    )
+    console.print(
+        f"omega hierarchical = {om.omega_h:.3f}, omega total = {om.omega_total:.3f} ({om.n_factors} group "
+        f"factors, N = {om.n}; reflected: {', '.join(om.reflected) or 'none'})",
+        highlight=False,
+    )
+    return {
+        "omega_h": om.omega_h,
+        "omega_total": om.omega_total,
+        "n_factors": om.n_factors,
+        "n": om.n,
+        "reflected": om.reflected,
+        "g_loadings": om.g_loadings,
+        "definition": om.definition,
+    }
 
 
 @app.command()
@@ -234,11 +255,7 @@ def efa(
     header(src)
     cols = [i for its in src.structure.values() for i in its]
     fac = factorability(src.items, cols)
-    console.print(
-        f"KMO = {fac.kmo:.3f} ({fac.kmo_label}); Bartlett chi2({fac.bartlett_df}) = {fac.bartlett_chi2:.1f}, "
-        f"{apa.p_clause(fac.bartlett_p)} (pairwise correlations, N = {fac.n} of {fac.n_total})",
-        highlight=False,
-    )
+    _print_factorability(fac)
     res = fit_efa(
         src.items,
         cols,
@@ -250,6 +267,28 @@ def efa(
         seed=default_seed if seed is None else seed,
         smc=smc,
     )
+    _print_retained(res)
+    _print_efa(res)
+    if plot is not None:
+        from dancerec.indices.plots import scree_plot
+
+        console.print(f"scree plot: {scree_plot(res.parallel, plot)}")
+    settings = {"exclude_flagged": exclude_flagged, "model": str(model or ""), "method": method}
+    store_result(st, "indices.efa", {**settings, "rotation": rotation, "n_factors": res.n_factors}, res)
+    write_json(json_path, _efa_json(res, fac))
+
+
+def _print_factorability(fac) -> None:
+    """One line: KMO with its label and Bartlett's test of sphericity, with the sample they used."""
+    console.print(
+        f"KMO = {fac.kmo:.3f} ({fac.kmo_label}); Bartlett chi2({fac.bartlett_df}) = {fac.bartlett_chi2:.1f}, "
+        f"{apa.p_clause(fac.bartlett_p)} (pairwise correlations, N = {fac.n} of {fac.n_total})",
+        highlight=False,
+    )
+
+
+def _print_retained(res) -> None:
+    """One line: how many factors parallel analysis and Kaiser suggest, and how many were extracted."""
     pa = res.parallel
     basis = "SMC-reduced" if pa.smc else "one-factor minres"
     console.print(
@@ -258,14 +297,6 @@ def efa(
         f"extracted {res.n_factors} ({res.method}, {res.rotation}, {res.n} complete cases)",
         highlight=False,
     )
-    _print_efa(res)
-    if plot is not None:
-        from dancerec.indices.plots import scree_plot
-
-        console.print(f"scree plot: {scree_plot(pa, plot)}")
-    settings = {"exclude_flagged": exclude_flagged, "model": str(model or ""), "method": method}
-    store_result(st, "indices.efa", {**settings, "rotation": rotation, "n_factors": res.n_factors}, res)
-    write_json(json_path, _efa_json(res, fac))
 
 
 def _print_efa(res) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -257,23 +258,13 @@ def sem(
     header(src)
     if ci == "bootstrap" and n_boot < 1000:
         note([f"{n_boot} bootstrap resamples: at least 1000 are recommended for percentile intervals"])
-    data_frame = src.items
-    if full:
-        extra = [v for v in spec.observed if v not in data_frame.columns]
-        if extra and data is not None:
-            from dancerec.indices.sources import read_table
-
-            data_frame = data_frame.join(read_table(data)[extra])
+    data_frame = _with_observed(src.items, spec, data) if full else src.items
     if estimator.lower() == "wlsmv":
         _sem_wlsmv(data_frame, syntax, json_path)
         return
-    with progress() as bar:
-        task = bar.add_task(f"{ci} resamples", total=n_boot if ci != "none" else 1, status="")
 
-        def tick(done: int, total: int) -> None:
-            bar.update(task, completed=done)
-
-        res = fit_sem(
+    def fit(tick: Callable[[int, int], None]):
+        return fit_sem(
             data_frame,
             syntax,
             ci=ci,
@@ -284,6 +275,40 @@ def sem(
             estimator=Estimator(name=estimator.lower()),
             std_lv=std_lv,
         )
+
+    res = _with_resample_bar(fit, ci, n_boot)
+    _print_sem(res)
+    if export_r is not None:
+        _export_r(export_r, data_frame, res.fitted, "sem")
+    settings = {"exclude_flagged": exclude_flagged, "model": str(model or ""), "missing": missing or "auto"}
+    settings |= {"estimator": estimator.lower(), "ci": ci, "n_boot": n_boot, "seed": seed, "std_lv": std_lv}
+    store_result(st, "indices.sem", settings, res)
+    write_json(json_path, res.to_json())
+
+
+def _with_observed(items: pd.DataFrame, spec, data: Path | None) -> pd.DataFrame:
+    """The items plus the observed variables a full model names beyond them (covariates), read from --data."""
+    extra = [v for v in spec.observed if v not in items.columns]
+    if extra and data is not None:
+        from dancerec.indices.sources import read_table
+
+        return items.join(read_table(data)[extra])
+    return items
+
+
+def _with_resample_bar(fit: Callable, ci: str, n_boot: int):
+    """Run ``fit(tick)`` under a progress bar over the bootstrap resamples or Monte Carlo draws."""
+    with progress() as bar:
+        task = bar.add_task(f"{ci} resamples", total=n_boot if ci != "none" else 1, status="")
+
+        def tick(done: int, total: int) -> None:
+            bar.update(task, completed=done)
+
+        return fit(tick)
+
+
+def _print_sem(res) -> None:
+    """The SEM output: fit, standardised paths, R², indirect effects with their CIs, problems, estimator."""
     _print_fit(res.fit, "SEM fit", res.n_note)
     print_table(res.paths.drop(columns=["label"]), title="structural paths (std = completely standardised)")
     print_table(res.r2, title="R^2 of the endogenous variables")
@@ -296,12 +321,6 @@ def sem(
         )
     note(res.problems)
     console.print(f"[dim]estimator: {res.estimator}[/]", highlight=False)
-    if export_r is not None:
-        _export_r(export_r, data_frame, res.fitted, "sem")
-    settings = {"exclude_flagged": exclude_flagged, "model": str(model or ""), "missing": missing or "auto"}
-    settings |= {"estimator": estimator.lower(), "ci": ci, "n_boot": n_boot, "seed": seed, "std_lv": std_lv}
-    store_result(st, "indices.sem", settings, res)
-    write_json(json_path, res.to_json())
 
 
 def _sem_wlsmv(data_frame: pd.DataFrame, syntax, json_path: Path | None) -> None:

@@ -1,8 +1,8 @@
 """`dancerec recommender` train, recommend, evaluate, compare and tune: argument parsing and printing only.
 
 The work is in :mod:`dancerec.recommender.experiment` (the train–evaluate–record loop, comparisons) and
-:mod:`dancerec.recommender.tune`; ``register(app)`` adds the commands to the recommender group (called
-by :mod:`dancerec.cli.recommender`).
+:mod:`dancerec.recommender.tune`; the tune command itself lives in :mod:`dancerec.cli.recommender_tune`.
+``register(app)`` adds the commands to the recommender group (called by :mod:`dancerec.cli.recommender`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dancerec.cli.common import (
     progress,
     write_json,
 )
-from dancerec.cli.validators import SEED_MAX, finite, nonempty_list, output_file
+from dancerec.cli.validators import finite, nonempty_list, output_file
 from dancerec.errors import UserError
 from dancerec.safeio import neutralise_frame
 from dancerec.workspace import atomic_output
@@ -138,31 +138,41 @@ def recommend(
     st = open_study(study)
     data = load_split(st, split_name)
     model_id, rec, _ = find_model(st, model, split_name)
-    if users:
-        wanted = [u.strip() for u in users.split(",") if u.strip()]
-        index = pd.Index(data.train.user_ids)
-        pos = index.get_indexer(wanted)
-        if (pos < 0).any():
-            missing = [u for u, p in zip(wanted, pos, strict=True) if p < 0]
-            raise UserError(f"unknown user id(s): {', '.join(missing[:5])}")
-        user_idx = pos.astype(np.int64)
-    else:
-        user_idx = np.arange(data.train.n_users)
+    user_idx = _user_positions(data.train, users) if users else np.arange(data.train.n_users)
     with progress() as bar:
         task = bar.add_task(f"ranking with {model_id}", total=len(user_idx), status="")
         items, scores = rank_top_k(rec, data.train, user_idx, k, progress=lambda b: bar.advance(task, b))
+    rows = _recommendation_rows(data.train, user_idx, items, scores, k)
+    with atomic_output(out) as tmp:  # formula-like ids neutralised (OWASP CSV injection)
+        neutralise_frame(rows).to_csv(tmp, index=False)
+    console.print(f"wrote {len(rows):,} recommendations for {len(user_idx):,} users to {out}")
+
+
+def _user_positions(train, users: str) -> np.ndarray:
+    """Positions in ``train`` of the comma-separated raw user ids of ``--users`` (an error names unknown ones)."""
+    wanted = [u.strip() for u in users.split(",") if u.strip()]
+    index = pd.Index(train.user_ids)
+    pos = index.get_indexer(wanted)
+    if (pos < 0).any():
+        missing = [u for u, p in zip(wanted, pos, strict=True) if p < 0]
+        raise UserError(f"unknown user id(s): {', '.join(missing[:5])}")
+    return pos.astype(np.int64)
+
+
+def _recommendation_rows(
+    train, user_idx: np.ndarray, items: np.ndarray, scores: np.ndarray, k: int
+) -> pd.DataFrame:
+    """The `recommend` CSV rows (user, item, rank, score; raw ids) from the users × K top-K matrices, without
+    the padding slots (item -1: fewer than K unseen items)."""
     valid = items >= 0
-    rows = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "user": np.repeat(data.train.user_ids[user_idx], k).reshape(len(user_idx), k)[valid],
-            "item": data.train.item_ids[np.maximum(items, 0)][valid],
+            "user": np.repeat(train.user_ids[user_idx], k).reshape(len(user_idx), k)[valid],
+            "item": train.item_ids[np.maximum(items, 0)][valid],
             "rank": np.tile(np.arange(1, k + 1), (len(user_idx), 1))[valid],
             "score": scores[valid],
         }
     )
-    with atomic_output(out) as tmp:  # formula-like ids neutralised (OWASP CSV injection)
-        neutralise_frame(rows).to_csv(tmp, index=False)
-    console.print(f"wrote {len(rows):,} recommendations for {len(user_idx):,} users to {out}")
 
 
 def evaluate(
@@ -233,6 +243,16 @@ def evaluate(
     )
     with experiment_bars() as bars:
         result = experiment.run(study=st, split_name=split_name, save_models=save, progress=bars)
+    out = _run_summaries(st, result)
+    _print_evaluation(result, out, split_name, sampled)
+    if protocol in ("paper", "both"):
+        for label, frame in _paper_protocol(experiment, data).items():
+            out[label]["paper_protocol"] = frame.to_dict(orient="records")
+    write_json(json_path, out)
+
+
+def _run_summaries(study, result) -> dict[str, dict[str, Any]]:
+    """The `evaluate --json` entry of each evaluated model: its stored run, parameters, timings and means."""
     out = {}
     for label, ev in result.evaluations.items():
         run_id = result.run_ids[label]
@@ -246,9 +266,14 @@ def evaluate(
             "eval_s": ev.eval_s,
             "means": {f"{r.metric}@{r.k}": r.mean for r in ev.summary.itertuples()},
             "per_user_path": str(
-                st.root / "artifacts" / "recommender" / "runs" / run_id / "per_user.parquet"
+                study.root / "artifacts" / "recommender" / "runs" / run_id / "per_user.parquet"
             ),
         }
+    return out
+
+
+def _print_evaluation(result, out: dict[str, dict[str, Any]], split_name: str, sampled: int | None) -> None:
+    """The metrics table (labelled full or sampled ranking), then the run (and saved model) of each model."""
     title = (
         f"{split_name}: full ranking"
         if sampled is None
@@ -258,10 +283,6 @@ def evaluate(
     for label, info in out.items():
         saved = f"; model {info['model_id']}" if info["model_id"] else ""
         console.print(f"  {label}: run {info['run_id']}{saved}")
-    if protocol in ("paper", "both"):
-        for label, frame in _paper_protocol(experiment, data).items():
-            out[label]["paper_protocol"] = frame.to_dict(orient="records")
-    write_json(json_path, out)
 
 
 #: the paper's recommendation lengths that still discriminate on sparse logs (about 2 positives per user)
@@ -400,101 +421,11 @@ def _print_comparison(result: pd.DataFrame, baseline: str) -> None:
     print_table(show, title=f"paired comparison against {baseline} (95% bootstrap CIs; Holm over all tests)")
 
 
-def _apa_bounded(value: Any) -> str:
-    from dancerec.reports import apa
-
-    return apa.bounded(value, 4)
-
-
-def tune(
-    split_name: Annotated[str, typer.Option("--split", help="Split whose training part is tuned on.")],
-    models: Annotated[
-        str, typer.Option("--models", callback=nonempty_list, help="Comma-separated model names.")
-    ] = "ease,itemknn",
-    budget: Annotated[
-        int, typer.Option("--budget", min=1, help="Trials per model (grid if it fits, else random).")
-    ] = 10,
-    space: Annotated[
-        list[str] | None,
-        typer.Option("--space", help="MODEL.PARAM=V1,V2,... overriding the model's search space."),
-    ] = None,
-    param: Annotated[
-        list[str] | None, typer.Option("--param", help="Fixed MODEL.KEY=VALUE for every trial.")
-    ] = None,
-    val_frac: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Share of each user's training items held out.")
-    ] = 0.2,
-    seed: Annotated[
-        int | None,
-        typer.Option(min=0, max=SEED_MAX, help="Seed of the validation split and the random search."),
-    ] = None,
-    study: StudyOption = None,
-    json_path: JsonOption = None,
-) -> None:
-    """Choose each model's parameters by validation NDCG@10 on a split carved from the training part."""
-    from dancerec.recommender.registry import MODELS, model_names
-    from dancerec.recommender.splits import load_split
-    from dancerec.recommender.tune import parse_space, record_tuning, tune_model
-
-    st = open_study(study)
-    names = [m.strip() for m in models.split(",") if m.strip()]
-    if budget < 1:
-        raise UserError("--budget must be at least 1")
-    unknown = [n for n in names if n not in model_names()]
-    if unknown:
-        raise UserError(
-            f"--models: unknown model(s) {', '.join(unknown)} (known: {', '.join(model_names())})"
-        )
-    spaces = parse_space(space, names)
-    fixed = _parse_params(param, names)
-    data = load_split(st, split_name)
-    seed = st.config.seed if seed is None else seed
-    out = {}
-    for name in names:
-        if name not in spaces and not MODELS[name].search_space:
-            console.print(
-                f"  {name}: nothing to tune (no search space); `evaluate --tuned` uses its defaults"
-            )
-            continue
-        with progress() as bar:
-            task = bar.add_task(f"tuning {name}", total=budget, status="")
-            tuning = tune_model(
-                name,
-                data.train,
-                space=spaces.get(name),
-                fixed=fixed[name],
-                budget=budget,
-                val_frac=val_frac,
-                seed=seed,
-                progress=lambda done, total, status, _t=task: bar.update(
-                    _t, completed=done, total=total, status=status
-                ),
-            )
-        tuning_id = record_tuning(st, tuning, split=split_name)
-        print_table(
-            _apa_metrics(tuning.trials),
-            title=f"{name}: {len(tuning.trials)} trials ({tuning.strategy}), validation NDCG@10",
-        )
-        console.print(
-            f"  chosen for [bold]{name}[/]: {_format_params(tuning.best_params)} "
-            f"(validation NDCG@10 = {_apa_bounded(tuning.best_score)}); stored as {tuning_id}"
-        )
-        out[name] = {"tuning_id": tuning_id, **tuning.to_dict()}
-    console.print(
-        f"use them with: dancerec recommender evaluate --split {split_name} --models {models} --tuned"
-    )
-    write_json(json_path, out)
-
-
-def _format_params(params: dict[str, Any]) -> str:
-    """``l2 = 100, k = 50`` with plain Python numbers (never ``np.float64(...)``)."""
-    from dancerec.recommender.tune import plain
-
-    return ", ".join(f"{k} = {plain(v)}" for k, v in params.items()) or "(defaults)"
-
-
 def register(app: typer.Typer) -> None:
     """Add the train/recommend/evaluate/compare/tune commands to ``app``."""
+    # imported here: recommender_tune reuses this module's parsers, so it loads after them
+    from dancerec.cli.recommender_tune import tune
+
     app.command()(train)
     app.command()(recommend)
     app.command()(evaluate)

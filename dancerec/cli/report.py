@@ -167,6 +167,12 @@ def report(
             primary=primary or (),
         )
         results = write_reports(data, targets, figures_dir=figures, progress=step, tables_dir=tables)
+    _print_written(results, tables)
+    _print_provenance(data)
+
+
+def _print_written(results: list, tables: Path | None) -> None:
+    """Where each report went (with its size in sections, tables, figures, pages), its figures and tables."""
     for result in results:
         pages = f", {result.n_pages} pages" if result.n_pages else ""
         console.print(
@@ -177,6 +183,10 @@ def report(
         console.print(f"figures (SVG + PNG): {results[0].figures[0].parent}")
     if tables is not None:
         console.print(f"tables (CSV, XLSX, LaTeX): {tables}", markup=False, highlight=False)
+
+
+def _print_provenance(data) -> None:
+    """Which results were reused from the study and which computed now, then the sections left out and why."""
     for line in _provenance_lines(data.provenance):
         console.print(line, markup=False, highlight=False)
     for reason in data.skipped:
