@@ -276,7 +276,23 @@ def _build_model(
     finally:
         logging.disable(logging.NOTSET)
     _point_starts(sem, spec)
+    _canonical_parameter_order(sem)
     return spec, sem
+
+
+def _canonical_parameter_order(sem: semopy.Model) -> None:
+    """Order semopy's free parameters by matrix and position.
+
+    semopy creates some parameters while iterating Python sets (the covariances of exogenous factors in
+    ``Model.preprocess_effects``), so the order of the optimiser's parameter vector — and with it the last
+    bits of every estimate, and the order of any ACOV — changed with PYTHONHASHSEED from one process to
+    the next. Called before ``load`` builds the vector (``prepare_params``)."""
+    position = {id(mx): i for i, mx in enumerate(sem.matrices)}
+
+    def key(item: tuple[str, object]) -> list[tuple[int, tuple[int, ...]]]:
+        return sorted((position[id(loc.matrix)], tuple(sorted(loc.indices))) for loc in item[1].locations)  # type: ignore[attr-defined]
+
+    sem.parameters = dict(sorted(sem.parameters.items(), key=key))
 
 
 def _point_starts(sem: semopy.Model, spec: ModelSpec) -> None:
