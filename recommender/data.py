@@ -55,6 +55,7 @@ from dancerec.recommender.interactions import (
 )
 from dancerec.recommender.readers import (
     ColumnSpec,
+    CsvFormat,
     _check_timestamps,
     _interaction_specs,
     _normalise_view,
@@ -276,9 +277,7 @@ class _ImportPlan:
 
     file: Path
     mapping: Mapping[str, str] | None
-    delimiter: str | None
-    header: bool
-    names: list[str] | None
+    fmt: CsvFormat
     users: pd.DataFrame | None
     items: pd.DataFrame | None
 
@@ -292,7 +291,7 @@ def _resolve_source(source: str, given: _ImportPlan, skip_bad_rows: bool) -> _Im
             given,
             file=path / "user_artists.dat",
             mapping={"user_id": "userID", "item_id": "artistID", "plays": "weight"},
-            delimiter="\t",
+            fmt=replace(given.fmt, delimiter="\t"),
             users=log.users,
             items=log.items,
         )
@@ -300,17 +299,13 @@ def _resolve_source(source: str, given: _ImportPlan, skip_bad_rows: bool) -> _Im
         return replace(
             given,
             mapping={"user_id": "user", "item_id": "song", "plays": "count"},
-            delimiter="\t",
-            header=False,
-            names=["user", "song", "count"],
+            fmt=CsvFormat("\t", False, ["user", "song", "count"]),
         )
     if source == "movielens":
         return replace(
             given,
             mapping={"user_id": "user", "item_id": "item", "rating": "rating", "timestamp": "ts"},
-            delimiter="\t",
-            header=False,
-            names=["user", "item", "rating", "ts"],
+            fmt=CsvFormat("\t", False, ["user", "item", "rating", "ts"]),
         )
     if source == "simulated":
         users, items = given.users, given.items
@@ -338,9 +333,7 @@ def _load_log_view(
         con,
         plan.file,
         _interaction_specs(plan.mapping),
-        delimiter=plan.delimiter,
-        header=plan.header,
-        names=plan.names,
+        plan.fmt,
         skip_bad_rows=skip_bad_rows,
         view="_typed",
     )
@@ -396,7 +389,7 @@ def import_file(
         "min_user_items": min_user_items,
         "min_item_users": min_item_users,
     }
-    given = _ImportPlan(path, mapping, delimiter, header, None, users, items)
+    given = _ImportPlan(path, mapping, CsvFormat(delimiter, header), users, items)
     plan = _resolve_source(source, given, skip_bad_rows)
     con = duckdb.connect()
     staging = Path(tempfile.mkdtemp(prefix=".import-", dir=_ensure(datasets_dir(study))))

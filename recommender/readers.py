@@ -30,36 +30,38 @@ class ColumnSpec:
     check: str | None = None  # extra SQL condition the cast value must meet (``{v}`` = value)
 
 
-def _csv_source(path: Path, *, delimiter: str | None, header: bool, names: list[str] | None) -> str:
+@dataclass(frozen=True)
+class CsvFormat:
+    """How a delimited file is laid out: delimiter (None: sniffed), header line, column names to use."""
+
+    delimiter: str | None = None
+    header: bool = True
+    names: list[str] | None = None
+
+
+def _csv_source(path: Path, fmt: CsvFormat) -> str:
     """DuckDB ``read_csv`` call reading every field as text, logging malformed lines as rejects."""
     opts = [
         "all_varchar=true",
         "ignore_errors=true",
         "store_rejects=true",
-        f"header={str(header).lower()}",
+        f"header={str(fmt.header).lower()}",
     ]
-    if delimiter is not None:
-        opts.append(f"delim={_sql_str(delimiter)}")
-    if names:
-        opts.append("names=[" + ", ".join(_sql_str(n) for n in names) + "]")
-    opts.append("quote=''" if delimiter == "\t" else "quote='\"'")
+    if fmt.delimiter is not None:
+        opts.append(f"delim={_sql_str(fmt.delimiter)}")
+    if fmt.names:
+        opts.append("names=[" + ", ".join(_sql_str(n) for n in fmt.names) + "]")
+    opts.append("quote=''" if fmt.delimiter == "\t" else "quote='\"'")
     return f"read_csv({_sql_str(path)}, {', '.join(opts)})"
 
 
-def _load_raw(
-    con: duckdb.DuckDBPyConnection,
-    path: Path,
-    *,
-    delimiter: str | None,
-    header: bool,
-    names: list[str] | None,
-) -> list[tuple]:
+def _load_raw(con: duckdb.DuckDBPyConnection, path: Path, fmt: CsvFormat) -> list[tuple]:
     """Load ``path`` into temp table ``_raw`` with a row number; returns the rejected (malformed) lines."""
     parquet = path.suffix.lower() == ".parquet"
     if parquet:
         source = f"read_parquet({_sql_str(path)})"
     else:
-        source = _csv_source(path, delimiter=delimiter, header=header, names=names)
+        source = _csv_source(path, fmt)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _raw AS SELECT row_number() OVER () AS _row, * FROM {source}")
     if parquet:
         return []
@@ -144,10 +146,8 @@ def _read_rows(
     con: duckdb.DuckDBPyConnection,
     path: Path,
     specs: list[ColumnSpec],
+    fmt: CsvFormat,
     *,
-    delimiter: str | None,
-    header: bool,
-    names: list[str] | None,
     skip_bad_rows: bool,
     view: str,
     extra_select: str = "",
@@ -160,12 +160,12 @@ def _read_rows(
     """
     if not path.exists():
         raise UserError(f"{path}: no such file")
-    rejects = _load_raw(con, path, delimiter=delimiter, header=header, names=names)
+    rejects = _load_raw(con, path, fmt)
     _check_columns(con, path, specs)
     casts, bad_terms = _cast_terms(specs)
     any_bad = " OR ".join(c for _, c in bad_terms) or "false"
     if not skip_bad_rows:
-        offset = 0 if path.suffix.lower() == ".parquet" else int(header)
+        offset = 0 if path.suffix.lower() == ".parquet" else int(fmt.header)
         _raise_first_bad(con, path, rejects, bad_terms, offset)
     n_bad = con.execute(f"SELECT count(*) FROM _raw WHERE {any_bad}").fetchone()[0] + len(rejects)
     con.execute(
@@ -274,9 +274,7 @@ def read_table(
             con,
             path,
             _interaction_specs(mapping),
-            delimiter=delimiter,
-            header=header,
-            names=names,
+            CsvFormat(delimiter, header, names),
             skip_bad_rows=skip_bad_rows,
             view="_typed",
         )

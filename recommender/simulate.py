@@ -135,21 +135,31 @@ def _user_design(users: pd.DataFrame) -> np.ndarray:
     return np.column_stack([age, female, level, age * female, np.ones(len(users))])
 
 
+@dataclass(frozen=True)
+class _Tastes:
+    """The latent side of the world: true taste factors and the items' Zipf popularity."""
+
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+    log_pop: np.ndarray
+    cum_pop: np.ndarray
+
+
 def _choose_items(
     rng: np.random.Generator,
-    user_factors: np.ndarray,
-    item_factors: np.ndarray,
-    log_pop: np.ndarray,
-    cum_pop: np.ndarray,
+    tastes: _Tastes,
+    users: slice,
     counts: np.ndarray,
     beta: float,
     exact_items: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each user's items, sampled without replacement ∝ popularity · exp(β · preference).
+    """Each of ``users``' items, sampled without replacement ∝ popularity · exp(β · preference).
 
     Returns the per-user counts (possibly lowered for large catalogues), the chosen item indices and
     their preferences, users in order and each user's items best key first.
     """
+    user_factors, item_factors = tastes.user_factors[users], tastes.item_factors
+    log_pop, cum_pop = tastes.log_pop, tastes.cum_pop
     n_items, n_factors = item_factors.shape
     kmax = int(counts.max())
     if n_items <= exact_items:
@@ -181,10 +191,12 @@ def _behaviour(
     p: np.ndarray,
     counts: np.ndarray,
     lo: int,
-    hi: int,
     catalogue: dict[str, np.ndarray],
 ) -> pd.DataFrame:
-    """Plays, praise, collect, dance scores and timestamps of the chosen (user, item) pairs."""
+    """Plays, praise, collect, dance scores and timestamps of the chosen (user, item) pairs.
+
+    ``rows`` are user indices from ``lo`` on, ``counts`` each user's number of pairs (in user order).
+    """
     n = len(rows)
     mean_plays = np.exp(1.5 + 0.9 * p)
     plays = 1 + rng.negative_binomial(1.2, 1.2 / (1.2 + mean_plays))
@@ -200,7 +212,7 @@ def _behaviour(
     dscore = np.where(danced, dscore.round(1), np.nan)
     # a user's chosen items in random order of time
     start = np.datetime64("2023-01-01T00:00:00", "s")
-    user_start = start + rng.integers(0, 300 * 86400, hi - lo).astype("timedelta64[s]")
+    user_start = start + rng.integers(0, 300 * 86400, len(counts)).astype("timedelta64[s]")
     gaps = rng.exponential(86400.0, n).astype("timedelta64[s]")
     shuffle = np.lexsort((rng.random(n), rows))
     cols, plays, praise, collect, dscore = (a[shuffle] for a in (cols, plays, praise, collect, dscore))
@@ -236,16 +248,6 @@ _INTERACTIONS_SCHEMA = pa.schema(
         ("dance_score", pa.float64()),
     ]
 )
-
-
-@dataclass(frozen=True)
-class _Tastes:
-    """The latent side of the world: true taste factors and the items' Zipf popularity."""
-
-    user_factors: np.ndarray
-    item_factors: np.ndarray
-    log_pop: np.ndarray
-    cum_pop: np.ndarray
 
 
 def _tastes(
@@ -294,18 +296,9 @@ def _chunks(
     n_users = len(n_per_user)
     for lo in range(0, n_users, chunk_users):
         hi = min(lo + chunk_users, n_users)
-        counts, cols, p = _choose_items(
-            rng,
-            tastes.user_factors[lo:hi],
-            tastes.item_factors,
-            tastes.log_pop,
-            tastes.cum_pop,
-            n_per_user[lo:hi],
-            beta,
-            exact_items,
-        )
+        counts, cols, p = _choose_items(rng, tastes, slice(lo, hi), n_per_user[lo:hi], beta, exact_items)
         rows = np.repeat(np.arange(lo, hi), counts)
-        yield hi, _behaviour(rng, rows, cols, p, counts, lo, hi, catalogue)
+        yield hi, _behaviour(rng, rows, cols, p, counts, lo, catalogue)
 
 
 def _stream_chunks(

@@ -153,25 +153,16 @@ def _features(path: Path, key: str, idx: str) -> tuple[np.ndarray, pd.DataFrame 
     return ids, (feats if len(feats.columns) else None)
 
 
-def _train_data(
-    path: Path, n_users: int, n_items: int, user_ids, item_ids, user_features, item_features, seed: int
-) -> TrainData:
+def _train_data(path: Path, shape: tuple[int, int], **fields) -> TrainData:
+    """One side of a split folder as :class:`TrainData`; ``fields``: ids, features and seed of both sides."""
     frame = pd.read_parquet(path)
     frame = frame.rename(columns={"user_idx": "user", "item_idx": "item"})
     users = frame["user"].to_numpy(np.int64)
     items = frame["item"].to_numpy(np.int64)
     values = frame["score"].to_numpy(np.float32)
-    matrix = sp.csr_matrix((values, (users, items)), shape=(n_users, n_items), dtype=np.float32)
+    matrix = sp.csr_matrix((values, (users, items)), shape=shape, dtype=np.float32)
     matrix.sum_duplicates()
-    return TrainData(
-        matrix=matrix,
-        interactions=frame,
-        user_ids=user_ids,
-        item_ids=item_ids,
-        user_features=user_features,
-        item_features=item_features,
-        seed=seed,
-    )
+    return TrainData(matrix=matrix, interactions=frame, **fields)
 
 
 def load_split_dir(dataset_dir: Path, split_path: Path, *, seed: int = 42, features: bool = True) -> Split:
@@ -180,13 +171,16 @@ def load_split_dir(dataset_dir: Path, split_path: Path, *, seed: int = 42, featu
     item_ids, item_features = _features(dataset_dir / "items.parquet", "item_id", "item_idx")
     if not features:
         user_features = item_features = None
-    n_users, n_items = len(user_ids), len(item_ids)
-    train = _train_data(
-        split_path / "train.parquet", n_users, n_items, user_ids, item_ids, user_features, item_features, seed
+    shape = (len(user_ids), len(item_ids))
+    fields = dict(
+        user_ids=user_ids,
+        item_ids=item_ids,
+        user_features=user_features,
+        item_features=item_features,
+        seed=seed,
     )
-    test = _train_data(
-        split_path / "test.parquet", n_users, n_items, user_ids, item_ids, user_features, item_features, seed
-    )
+    train = _train_data(split_path / "train.parquet", shape, **fields)
+    test = _train_data(split_path / "test.parquet", shape, **fields)
     return Split(train, test)
 
 
