@@ -14,6 +14,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from dancerec.recommender.base import FitProgress, Recommender, TrainData
+from dancerec.recommender.ease_linalg import (
+    _diag_q,
+    _mirror_lower,  # noqa: F401  (re-exported: tests import it from here)
+    _spd_inverse,
+    _transposed_times,
+)
 
 from dancerec.errors import UserError
 
@@ -278,75 +284,6 @@ class EASE(Recommender):
         x = state["x_"]
         self._fit_from(x.tocsr() if sp.issparse(x) else sp.csr_matrix(x))
         return self
-
-
-def _transposed_times(st: np.ndarray, scale: np.ndarray, block: int = 64) -> np.ndarray:
-    """``st.T * scale`` as a C-ordered array, written in blocks of ``block`` rows of ``st``: the same
-    float32 products as ``np.ascontiguousarray(st.T) * scale``, but a blocked transposed copy stays in
-    cache (3-4x faster than numpy's for 17,632 × 1,024 float32 on this machine)."""
-    out = np.empty((st.shape[1], st.shape[0]), dtype=np.float32)
-    for lo in range(0, st.shape[0], block):
-        np.multiply(st[lo : lo + block].T, scale[lo : lo + block], out=out[:, lo : lo + block])
-    return out
-
-
-def _diag_q(xt: sp.csr_matrix, m: np.ndarray, max_pairs: int = 1 << 21) -> np.ndarray:
-    """diag(Xᵀ M X): Q_jj = Σ_u x_ju Σ_v x_jv M_vu over item j's users (``xt`` = Xᵀ, items × users).
-
-    When Σ_j deg_j² is below the size of Xᵀ M (items × users) only the entries of M that item pairs
-    touch are gathered (Last.fm-2k: 5·10⁶ instead of a 267 MB float64 product). Both sums run in
-    the order of ``(xt @ m)`` followed by the row sums of ``xt.multiply(xt @ m)`` — np.bincount adds
-    sequentially — so the result is bit-identical to that product (tested), only cheaper.
-    """
-    deg = np.diff(xt.indptr).astype(np.int64)
-    if int((deg * deg).sum()) > xt.shape[0] * xt.shape[1]:  # dense data: the product is cheaper
-        return np.asarray(xt.multiply(np.asarray(xt @ m, dtype=np.float64)).sum(axis=1)).ravel()
-    out = np.zeros(xt.shape[0], dtype=np.float64)
-    item_of = np.repeat(np.arange(xt.shape[0]), deg)  # item of each stored entry
-    data = xt.data.astype(np.float64)
-    lo = 0
-    while lo < xt.shape[0]:
-        cum = np.cumsum(deg[lo:] * deg[lo:])  # items [lo, hi): at most max_pairs pairs, at least one item
-        hi = lo + max(1, int(np.searchsorted(cum, max_pairs, side="right")))
-        p = np.arange(xt.indptr[lo], xt.indptr[hi])  # entries (j, u) of these items
-        reps = deg[item_of[p]]
-        p_rep = np.repeat(p, reps)
-        q = xt.indptr[item_of[p_rep]] + (np.arange(len(p_rep)) - np.repeat(np.cumsum(reps) - reps, reps))
-        vals = data[q] * m[xt.indices[q], xt.indices[p_rep]]  # x_jv M_vu, v in stored order
-        inner = np.bincount(p_rep - p[0], weights=vals, minlength=len(p)) if len(p) else np.zeros(0)
-        out[lo:hi] = np.bincount(item_of[p] - lo, weights=data[p] * inner, minlength=hi - lo)
-        lo = hi
-    return out
-
-
-def _spd_inverse(a: np.ndarray) -> np.ndarray:
-    """Inverse of a symmetric positive definite matrix by LAPACK potrf + potri (overwrites ``a``)."""
-    from scipy.linalg import lapack
-
-    chol, info = lapack.dpotrf(a, lower=True, overwrite_a=True, clean=False)
-    if info != 0:
-        raise UserError(
-            f"EASE: the Gram matrix + λI is not positive definite (LAPACK info {info}); increase l2"
-        )
-    inv, info = lapack.dpotri(chol, lower=True, overwrite_c=True)
-    if info != 0:
-        raise UserError(f"EASE: inverting the Gram matrix failed (LAPACK info {info}); increase l2")
-    return _mirror_lower(inv)  # potri fills one triangle only
-
-
-def _mirror_lower(a: np.ndarray, block: int = 128) -> np.ndarray:
-    """Copy the lower triangle of square ``a`` onto its upper triangle, in place and block by block.
-
-    The same values as ``np.tril(a) + np.tril(a, -1).T`` (bit-identical: only copies), without its two
-    full-size temporaries: in a fresh process their page faults cost more than the copy (1,892² on
-    Last.fm-2k)."""
-    n = a.shape[0]
-    for lo in range(0, n, block):
-        hi = min(lo + block, n)
-        d = a[lo:hi, lo:hi]
-        d[...] = np.tril(d) + np.tril(d, -1).T
-        a[lo:hi, hi:] = a[hi:, lo:hi].T
-    return a
 
 
 def _is_list(value) -> bool:

@@ -25,7 +25,6 @@ Metric definitions (binary relevance, R = the user's relevant items, hits at ran
 
 from __future__ import annotations
 
-import itertools
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -35,10 +34,46 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from dancerec.recommender.base import Recommender, TrainData
-from dancerec.recommender.baselines import ContentTFIDF, binarize
+from dancerec.recommender.baselines import binarize
+from dancerec.recommender.metrics import (
+    _pop_top,
+    _vocabulary,  # noqa: F401  (re-exported: tests import it from here)
+    accuracy_at_k,
+    bootstrap_ci,
+    intra_list_diversity,
+    item_vectors,
+    novelty,
+    serendipity,
+    tfidf,
+    tfidf_codes,
+    tfidf_pairs,
+)
 
 from dancerec.display import frames_html
 from dancerec.errors import UserError
+
+__all__ = [
+    "ACCURACY_METRICS",
+    "BEYOND_METRICS",
+    "CURVE_MAX_K",
+    "DEFAULT_K",
+    "PER_USER_METRICS",
+    "TOP_K_BLOCK",
+    "Evaluation",
+    "accuracy_at_k",
+    "bootstrap_ci",
+    "evaluate",
+    "intra_list_diversity",
+    "item_vectors",
+    "mask_rows",
+    "novelty",
+    "rank_top_k",
+    "serendipity",
+    "tfidf",
+    "tfidf_codes",
+    "tfidf_pairs",
+    "top_k",
+]
 
 DEFAULT_K: tuple[int, ...] = (5, 10, 20, 50)
 CURVE_MAX_K = 50
@@ -183,176 +218,6 @@ def _batch(batch_size: int, n_items: int) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# metrics from a hit matrix (pure functions, unit-tested against hand-computed values)
-# --------------------------------------------------------------------------------------------
-def accuracy_at_k(hits: np.ndarray, n_relevant: np.ndarray, max_k: int) -> dict[str, np.ndarray]:
-    """Per-user accuracy metrics at every K = 1..max_k from ``hits`` (users × ≥max_k, bool).
-
-    Returns ``{metric: users × max_k array}`` where column K−1 holds metric@K.
-    """
-    hits = hits[:, :max_k].astype(np.float64)
-    if hits.shape[1] < max_k:
-        hits = np.pad(hits, ((0, 0), (0, max_k - hits.shape[1])))
-    n_rel = np.asarray(n_relevant, dtype=np.float64)[:, None]
-    ks = np.arange(1, max_k + 1, dtype=np.float64)[None, :]
-    cum = np.cumsum(hits, axis=1)
-    discount = 1.0 / np.log2(np.arange(2, max_k + 2))
-    dcg = np.cumsum(hits * discount, axis=1)
-    ideal_cum = np.cumsum(discount)
-    n_ideal = np.minimum(n_rel, ks).astype(np.int64)  # users × K
-    idcg = np.where(n_ideal > 0, ideal_cum[np.maximum(n_ideal - 1, 0)], 0.0)
-    prec_at_rank = cum / ks
-    ap = np.cumsum(hits * prec_at_rank, axis=1) / np.maximum(np.minimum(n_rel, ks), 1)
-    first = np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, max_k + 1)[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return {
-            "precision": cum / ks,
-            "recall": np.where(n_rel > 0, cum / np.maximum(n_rel, 1), 0.0),
-            "ndcg": np.where(idcg > 0, dcg / np.where(idcg > 0, idcg, 1), 0.0),
-            "map": ap,
-            "mrr": np.where(first <= ks, 1.0 / first, 0.0),
-            "hit_rate": (cum > 0).astype(np.float64),
-        }
-
-
-def novelty(top: np.ndarray, popularity: np.ndarray, n_users: int, k: int) -> np.ndarray:
-    """Mean self-information of each user's top ``k`` (−1 entries ignored)."""
-    info = -np.log2((popularity + 1.0) / (n_users + 1.0))
-    sub = top[:, :k]
-    valid = sub >= 0
-    vals = np.where(valid, info[np.maximum(sub, 0)], 0.0)
-    with np.errstate(invalid="ignore"):
-        return vals.sum(1) / np.where(valid.sum(1) > 0, valid.sum(1), np.nan)
-
-
-def intra_list_diversity(top: np.ndarray, vectors: sp.csr_matrix, k: int) -> np.ndarray:
-    """Mean pairwise cosine distance within each user's top ``k`` (L2-normalised ``vectors``).
-
-    Σ_{i≠j} cos(i, j) = ‖Σ v_i‖² − Σ‖v_i‖², so one sparse product gives every list's mean similarity.
-    """
-    sub = top[:, :k]
-    valid = sub >= 0
-    n = valid.sum(1)
-    rows = np.repeat(np.arange(len(sub)), valid.sum(1))
-    ind = sp.csr_matrix((np.ones(len(rows)), (rows, sub[valid])), shape=(len(sub), vectors.shape[0]))
-    summed = ind @ vectors
-    sq = (
-        np.asarray(summed.multiply(summed).sum(axis=1)).ravel() if sp.issparse(summed) else (summed**2).sum(1)
-    )
-    self_sq = ind @ np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel()
-    pairs = n * (n - 1.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n >= 2, 1.0 - (sq - self_sq) / pairs, np.nan)
-
-
-def serendipity(hits: np.ndarray, top: np.ndarray, pop_top: np.ndarray, k: int) -> np.ndarray:
-    """Share of the top ``k`` that are hits and not in the MostPop top ``k`` of the same user."""
-    sub, ph = top[:, :k], pop_top[:, :k]
-    in_pop = (sub[:, :, None] == ph[:, None, :]).any(axis=2)
-    return (hits[:, :k] & ~in_pop & (sub >= 0)).sum(1) / k
-
-
-def tfidf(docs: Sequence[Sequence[str]]) -> sp.csr_matrix:
-    """Row-normalised TF-IDF of token lists, as scikit-learn's ``TfidfVectorizer(sublinear_tf=True)``:
-    tf = 1 + ln(count), idf = ln((1 + n_docs) / (1 + df)) + 1, each row scaled to unit L2 norm.
-
-    Written with numpy/scipy so that evaluating a model does not import scikit-learn (over a second
-    of start-up); a test checks it equals scikit-learn's to 1e-12.
-    """
-    lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
-    rows = np.repeat(np.arange(len(docs)), lengths)
-    return tfidf_pairs(rows, list(itertools.chain.from_iterable(docs)), len(docs))
-
-
-def _vocabulary(tokens: Sequence[str]) -> tuple[int, np.ndarray]:
-    """(vocabulary size, each token's index in the sorted vocabulary) — what ``np.unique(...,
-    return_inverse=True)`` gives, through a hash table (pandas.factorize) and a sort of the distinct
-    tokens only, several times faster than sorting every token string."""
-    if not len(tokens):
-        return 0, np.zeros(0, dtype=np.int64)
-    codes, uniques = pd.factorize(np.asarray(tokens, dtype=object))
-    order = np.argsort(np.asarray(uniques, dtype=str))
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    return len(order), rank[codes]
-
-
-def tfidf_pairs(rows: np.ndarray, tokens: Sequence[str], n_docs: int) -> sp.csr_matrix:
-    """:func:`tfidf` from (document row, token) pairs (the order of the pairs does not matter)."""
-    n_vocab, cols = _vocabulary(tokens)
-    return tfidf_codes(rows, cols, n_vocab, n_docs)
-
-
-def tfidf_codes(rows: np.ndarray, cols: np.ndarray, n_vocab: int, n_docs: int) -> sp.csr_matrix:
-    """:func:`tfidf` from (document row, token index) pairs over a vocabulary of ``n_vocab`` tokens."""
-    counts = sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(n_docs, n_vocab))
-    counts.sum_duplicates()
-    df = np.bincount(counts.indices, minlength=n_vocab)
-    idf = np.log((1 + n_docs) / (1 + df)) + 1.0
-    counts.data = (1.0 + np.log(counts.data)) * idf[counts.indices]
-    norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
-    norms[norms == 0] = 1.0
-    return (sp.diags(1.0 / norms) @ counts).tocsr()
-
-
-def item_vectors(train: TrainData) -> tuple[sp.csr_matrix, str]:
-    """Item vectors for intra-list diversity: feature TF-IDF when there are features, else interactions."""
-    if train.item_features is not None and len(train.item_features.columns):
-        rows, codes, vocabulary = ContentTFIDF()._token_codes(train.item_features)
-        if len(codes):
-            return (
-                tfidf_codes(rows, codes, len(vocabulary), len(train.item_features)),
-                "item features (TF-IDF)",
-            )
-    cols = binarize(train.matrix).T.tocsr().astype(np.float64)
-    norms = np.sqrt(np.asarray(cols.multiply(cols).sum(axis=1)).ravel())
-    norms[norms == 0] = 1.0
-    return (sp.diags(1.0 / norms) @ cols).tocsr(), "training interactions"
-
-
-def _pop_top(popularity: np.ndarray, train: sp.csr_matrix, users: np.ndarray, k: int) -> np.ndarray:
-    """MostPop top ``k`` per user (training items excluded), without scoring the whole catalogue."""
-    order = np.lexsort((np.arange(len(popularity)), -popularity))
-    sub = train[users]
-    max_seen = int(np.diff(sub.indptr).max()) if len(users) else 0
-    head = order[: min(len(order), k + max_seen)]
-    seen = sub[:, head].toarray() > 0
-    keep_rank = np.cumsum(~seen, axis=1)
-    out = np.full((len(users), k), -1, dtype=np.int64)
-    for r in range(1, k + 1):  # loop over K (≤ 50), vectorised over users and items
-        pos = ((keep_rank == r) & ~seen).argmax(axis=1)
-        ok = ((keep_rank == r) & ~seen).any(axis=1)
-        out[ok, r - 1] = head[pos[ok]]
-    return out
-
-
-def bootstrap_ci(
-    values: np.ndarray, *, n_resamples: int = 1000, level: float = 0.95, seed: int = 42
-) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean (scipy.stats.bootstrap; NaNs dropped; ``n_resamples=0``: no CI)."""
-    if n_resamples <= 0:
-        return float("nan"), float("nan")
-    from scipy.stats import bootstrap  # imported here: scipy.stats costs ~1 s of start-up
-
-    values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    if len(values) < 2 or np.all(values == values[0]):
-        v = float(values[0]) if len(values) else float("nan")
-        return v, v
-    res = bootstrap(
-        (values,),
-        np.mean,
-        n_resamples=n_resamples,
-        confidence_level=level,
-        method="percentile",
-        random_state=np.random.default_rng(seed),
-        vectorized=True,
-        batch=max(1, min(n_resamples, (1 << 24) // len(values))),
-    )
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
-
-
-# --------------------------------------------------------------------------------------------
 # the harness
 # --------------------------------------------------------------------------------------------
 def evaluate(
@@ -378,8 +243,103 @@ def evaluate(
     if train.matrix.shape != test.matrix.shape:
         raise UserError("train and test must share user and item indices (same matrix shape)")
     seed = train.seed if seed is None else seed
-    max_k = max(max(k_list), curve_max_k)
     relevant = _relevant(test, relevant_min_score)
+    users = _eval_users(relevant, users)
+    train_bin = binarize(train.matrix)
+    vectors, space = _cached_item_vectors(train)
+    setup = _Setup(
+        train=train,
+        train_bin=train_bin,
+        relevant=relevant,
+        popularity=np.asarray(train_bin.sum(axis=0)).ravel().astype(np.float64),
+        vectors=vectors,
+        k_list=k_list,
+        max_k=max(max(k_list), curve_max_k),
+        curve_max_k=curve_max_k,
+        sampled_negatives=sampled_negatives,
+    )
+    rng = np.random.default_rng(seed)
+    started = time.perf_counter()
+    batch = _batch(batch_size, train.n_items)
+    totals = _Totals.empty(setup)
+    for lo in range(0, len(users), batch):
+        ub = users[lo : lo + batch]
+        totals.add(setup, ub, _rank_batch(model, ub, setup, rng))
+        if progress is not None:
+            progress(len(ub))
+    eval_s = time.perf_counter() - started
+    name = model_name or getattr(model, "name", type(model).__name__)
+    frame = _per_user_frame(setup, users, totals.per_user)
+    coverage = {k: float(totals.recommended[k].mean()) for k in k_list}
+    return Evaluation(
+        model=name,
+        params=model.get_params(),
+        k_list=k_list,
+        summary=_summary(frame, k_list, coverage, n_bootstrap, seed),
+        curves=_curves(name, totals.curve_sums, curve_max_k, len(users)),
+        per_user=frame,
+        coverage=coverage,
+        protocol="full" if sampled_negatives is None else f"sampled-{sampled_negatives}",
+        diversity_space=space,
+        eval_s=eval_s,
+    )
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What every user batch of :func:`evaluate` needs: data, relevance, popularity and the protocol."""
+
+    train: TrainData
+    train_bin: sp.csr_matrix
+    relevant: sp.csr_matrix
+    popularity: np.ndarray
+    vectors: sp.csr_matrix
+    k_list: tuple[int, ...]
+    max_k: int
+    curve_max_k: int
+    sampled_negatives: int | None
+
+
+@dataclass
+class _Totals:
+    """Running results over user batches: accuracy-curve sums, per-user metric columns, items shown."""
+
+    curve_sums: dict[str, np.ndarray]
+    per_user: dict[str, list[np.ndarray]]
+    recommended: dict[int, np.ndarray]
+
+    @classmethod
+    def empty(cls, setup: _Setup) -> _Totals:
+        """Zero sums, no users yet, no item recommended yet."""
+        return cls(
+            curve_sums={m: np.zeros(setup.max_k) for m in ACCURACY_METRICS},
+            per_user={f"{m}@{k}": [] for m in PER_USER_METRICS for k in setup.k_list},
+            recommended={k: np.zeros(setup.train.n_items, dtype=bool) for k in setup.k_list},
+        )
+
+    def add(self, setup: _Setup, ub: np.ndarray, top: np.ndarray) -> None:
+        """Add the metrics of users ``ub`` whose ranked lists are ``top`` (users × max_k, −1 = none)."""
+        rel_sub = setup.relevant[ub]
+        hits = _hits(top, rel_sub, setup.train.n_items)
+        acc = accuracy_at_k(hits, np.diff(rel_sub.indptr), setup.max_k)
+        curve_max_k = setup.curve_max_k
+        for m in ACCURACY_METRICS:
+            self.curve_sums[m] += (
+                acc[m][:, :curve_max_k].sum(0) if curve_max_k <= setup.max_k else acc[m].sum(0)
+            )
+            for k in setup.k_list:
+                self.per_user[f"{m}@{k}"].append(acc[m][:, k - 1])
+        pop_top = _pop_top(setup.popularity, setup.train_bin, ub, max(setup.k_list))
+        for k in setup.k_list:
+            self.per_user[f"novelty@{k}"].append(novelty(top, setup.popularity, setup.train.n_users, k))
+            self.per_user[f"diversity@{k}"].append(intra_list_diversity(top, setup.vectors, k))
+            self.per_user[f"serendipity@{k}"].append(serendipity(hits, top, pop_top, k))
+            chosen = top[:, :k]
+            self.recommended[k][chosen[chosen >= 0]] = True
+
+
+def _eval_users(relevant: sp.csr_matrix, users: np.ndarray | None) -> np.ndarray:
+    """The users to evaluate: those asked for (default: all) that have at least one relevant test item."""
     n_rel_all = np.diff(relevant.indptr)
     if users is None:
         users = np.flatnonzero(n_rel_all > 0)
@@ -387,80 +347,61 @@ def evaluate(
     users = users[n_rel_all[users] > 0]
     if len(users) == 0:
         raise UserError("no user has a relevant test item; nothing to evaluate")
-    train_bin = binarize(train.matrix)
-    popularity = np.asarray(train_bin.sum(axis=0)).ravel().astype(np.float64)
-    # item vectors depend only on the training data: computed once per TrainData object and reused
+    return users
+
+
+def _cached_item_vectors(train: TrainData) -> tuple[sp.csr_matrix, str]:
+    """Diversity item vectors: they depend only on the training data, so computed once per TrainData."""
     cached = getattr(train, "_diversity_vectors", None)
     if cached is None:
         cached = item_vectors(train)
         train._diversity_vectors = cached
-    vectors, space = cached
-    rng = np.random.default_rng(seed)
-    started = time.perf_counter()
-    batch = _batch(batch_size, train.n_items)
-    curve_sums = {m: np.zeros(max_k) for m in ACCURACY_METRICS}
-    per_user: dict[str, list[np.ndarray]] = {f"{m}@{k}": [] for m in PER_USER_METRICS for k in k_list}
-    recommended = {k: np.zeros(train.n_items, dtype=bool) for k in k_list}
-    for lo in range(0, len(users), batch):
-        ub = users[lo : lo + batch]
-        scores = _writable_scores(model, ub)
-        if scores.shape != (len(ub), train.n_items):
-            raise RuntimeError(
-                f"{type(model).__name__}.score returned shape {scores.shape}, expected {(len(ub), train.n_items)}"
-            )
-        mask_rows(scores, train.matrix, ub)
-        if sampled_negatives is not None:
-            keep = _sampled_candidates(ub, train_bin, relevant, sampled_negatives, rng)
-            scores[~keep] = -np.inf
-        top = top_k(scores, max_k)
-        rel_sub = relevant[ub]
-        rel_keys = (
-            np.repeat(np.arange(len(ub), dtype=np.int64), np.diff(rel_sub.indptr)) * train.n_items
-            + rel_sub.indices
+    return cached
+
+
+def _rank_batch(model: Recommender, ub: np.ndarray, setup: _Setup, rng: np.random.Generator) -> np.ndarray:
+    """Top ``max_k`` unseen items of users ``ub`` (among the sampled candidates under ``sampled-N``)."""
+    n_items = setup.train.n_items
+    scores = _writable_scores(model, ub)
+    if scores.shape != (len(ub), n_items):
+        raise RuntimeError(
+            f"{type(model).__name__}.score returned shape {scores.shape}, expected {(len(ub), n_items)}"
         )
-        top_keys = np.arange(len(ub), dtype=np.int64)[:, None] * train.n_items + top
-        hits = np.isin(top_keys, rel_keys) & (top >= 0)
-        acc = accuracy_at_k(hits, np.diff(rel_sub.indptr), max_k)
-        for m in ACCURACY_METRICS:
-            curve_sums[m] += acc[m][:, :curve_max_k].sum(0) if curve_max_k <= max_k else acc[m].sum(0)
-            for k in k_list:
-                per_user[f"{m}@{k}"].append(acc[m][:, k - 1])
-        pop_top = _pop_top(popularity, train_bin, ub, max(k_list))
-        for k in k_list:
-            per_user[f"novelty@{k}"].append(novelty(top, popularity, train.n_users, k))
-            per_user[f"diversity@{k}"].append(intra_list_diversity(top, vectors, k))
-            per_user[f"serendipity@{k}"].append(serendipity(hits, top, pop_top, k))
-            chosen = top[:, :k]
-            recommended[k][chosen[chosen >= 0]] = True
-        if progress is not None:
-            progress(len(ub))
-    eval_s = time.perf_counter() - started
-    n_eval = len(users)
-    frame = pd.DataFrame(
+    mask_rows(scores, setup.train.matrix, ub)
+    if setup.sampled_negatives is not None:
+        keep = _sampled_candidates(ub, setup.train_bin, setup.relevant, setup.sampled_negatives, rng)
+        scores[~keep] = -np.inf
+    return top_k(scores, setup.max_k)
+
+
+def _hits(top: np.ndarray, rel_sub: sp.csr_matrix, n_items: int) -> np.ndarray:
+    """``hits[b, r]``: the item at rank r of batch user b is relevant (as (user, item) keys; −1 never)."""
+    n = rel_sub.shape[0]
+    rel_keys = np.repeat(np.arange(n, dtype=np.int64), np.diff(rel_sub.indptr)) * n_items + rel_sub.indices
+    top_keys = np.arange(n, dtype=np.int64)[:, None] * n_items + top
+    return np.isin(top_keys, rel_keys) & (top >= 0)
+
+
+def _per_user_frame(setup: _Setup, users: np.ndarray, per_user: dict[str, list[np.ndarray]]) -> pd.DataFrame:
+    """One row per evaluated user: raw id, test and train sizes, every ``<metric>@<k>``."""
+    train = setup.train
+    return pd.DataFrame(
         {
             "user_id": pd.array(train.user_ids[users].astype(str), dtype="str"),
-            "n_test_items": n_rel_all[users].astype(np.int64),
-            "n_train_items": np.diff(train_bin.indptr)[users].astype(np.int64),
+            "n_test_items": np.diff(setup.relevant.indptr)[users].astype(np.int64),
+            "n_train_items": np.diff(setup.train_bin.indptr)[users].astype(np.int64),
             **{col: np.concatenate(parts) for col, parts in per_user.items()},
         }
     )
+
+
+def _curves(name: str, curve_sums: dict[str, np.ndarray], curve_max_k: int, n_eval: int) -> pd.DataFrame:
+    """Mean accuracy metrics at K = 1..``curve_max_k`` (one row per K)."""
     curves = pd.DataFrame({"k": np.arange(1, curve_max_k + 1)})
-    curves.insert(0, "model", model_name or getattr(model, "name", type(model).__name__))
+    curves.insert(0, "model", name)
     for m in ACCURACY_METRICS:
         curves[m] = curve_sums[m][:curve_max_k] / n_eval
-    coverage = {k: float(recommended[k].mean()) for k in k_list}
-    return Evaluation(
-        model=model_name or getattr(model, "name", type(model).__name__),
-        params=model.get_params(),
-        k_list=k_list,
-        summary=_summary(frame, k_list, coverage, n_bootstrap, seed),
-        curves=curves,
-        per_user=frame,
-        coverage=coverage,
-        protocol="full" if sampled_negatives is None else f"sampled-{sampled_negatives}",
-        diversity_space=space,
-        eval_s=eval_s,
-    )
+    return curves
 
 
 def _relevant(test: TrainData, relevant_min_score: float | None) -> sp.csr_matrix:

@@ -21,6 +21,7 @@ memory at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,21 +135,31 @@ def _user_design(users: pd.DataFrame) -> np.ndarray:
     return np.column_stack([age, female, level, age * female, np.ones(len(users))])
 
 
+@dataclass(frozen=True)
+class _Tastes:
+    """The latent side of the world: true taste factors and the items' Zipf popularity."""
+
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+    log_pop: np.ndarray
+    cum_pop: np.ndarray
+
+
 def _choose_items(
     rng: np.random.Generator,
-    user_factors: np.ndarray,
-    item_factors: np.ndarray,
-    log_pop: np.ndarray,
-    cum_pop: np.ndarray,
+    tastes: _Tastes,
+    users: slice,
     counts: np.ndarray,
     beta: float,
     exact_items: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each user's items, sampled without replacement ∝ popularity · exp(β · preference).
+    """Each of ``users``' items, sampled without replacement ∝ popularity · exp(β · preference).
 
     Returns the per-user counts (possibly lowered for large catalogues), the chosen item indices and
     their preferences, users in order and each user's items best key first.
     """
+    user_factors, item_factors = tastes.user_factors[users], tastes.item_factors
+    log_pop, cum_pop = tastes.log_pop, tastes.cum_pop
     n_items, n_factors = item_factors.shape
     kmax = int(counts.max())
     if n_items <= exact_items:
@@ -180,10 +191,12 @@ def _behaviour(
     p: np.ndarray,
     counts: np.ndarray,
     lo: int,
-    hi: int,
     catalogue: dict[str, np.ndarray],
 ) -> pd.DataFrame:
-    """Plays, praise, collect, dance scores and timestamps of the chosen (user, item) pairs."""
+    """Plays, praise, collect, dance scores and timestamps of the chosen (user, item) pairs.
+
+    ``rows`` are user indices from ``lo`` on, ``counts`` each user's number of pairs (in user order).
+    """
     n = len(rows)
     mean_plays = np.exp(1.5 + 0.9 * p)
     plays = 1 + rng.negative_binomial(1.2, 1.2 / (1.2 + mean_plays))
@@ -199,7 +212,7 @@ def _behaviour(
     dscore = np.where(danced, dscore.round(1), np.nan)
     # a user's chosen items in random order of time
     start = np.datetime64("2023-01-01T00:00:00", "s")
-    user_start = start + rng.integers(0, 300 * 86400, hi - lo).astype("timedelta64[s]")
+    user_start = start + rng.integers(0, 300 * 86400, len(counts)).astype("timedelta64[s]")
     gaps = rng.exponential(86400.0, n).astype("timedelta64[s]")
     shuffle = np.lexsort((rng.random(n), rows))
     cols, plays, praise, collect, dscore = (a[shuffle] for a in (cols, plays, praise, collect, dscore))
@@ -220,6 +233,105 @@ def _behaviour(
             "dance_score": dscore,
         }
     )
+
+
+_INTERACTIONS_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("item_id", pa.string()),
+        ("kind", pa.string()),
+        ("timestamp", pa.timestamp("s")),
+        ("plays", pa.float64()),
+        ("rating", pa.float64()),
+        ("praise", pa.int8()),
+        ("collect", pa.int8()),
+        ("dance_score", pa.float64()),
+    ]
+)
+
+
+def _tastes(
+    items: pd.DataFrame, users: pd.DataFrame, n_factors: int, zipf: float, rng: np.random.Generator
+) -> _Tastes:
+    """Taste factors: features drive them, noise keeps collaborative signal beyond the features."""
+    xi, xu = _item_design(items), _user_design(users)
+    n_items, n_users = len(items), len(users)
+    item_factors = xi @ rng.normal(0, 1 / np.sqrt(xi.shape[1]), (xi.shape[1], n_factors))
+    item_factors = 0.8 * item_factors / item_factors.std() + 0.6 * rng.normal(size=(n_items, n_factors))
+    user_factors = xu @ rng.normal(0, 1.0, (xu.shape[1], n_factors))
+    user_factors = 0.7 * user_factors / user_factors.std() + 0.7 * rng.normal(size=(n_users, n_factors))
+    log_pop = -zipf * np.log(rng.permutation(n_items) + 1.0)
+    return _Tastes(user_factors, item_factors, log_pop, np.cumsum(np.exp(log_pop)))
+
+
+def _catalogue(items: pd.DataFrame, users: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The user and item attributes :func:`_behaviour` looks up by index."""
+    return {
+        "is_dance": (items["kind"] == "dance").to_numpy(),
+        "skill": users["level"].map({lv: i for i, lv in enumerate(LEVELS)}).to_numpy(float),
+        "difficulty": items["difficulty"].to_numpy(float),
+        "item_ids": items.index.to_numpy(),
+        "user_ids": users.index.to_numpy(),
+        "kinds": items["kind"].to_numpy(),
+    }
+
+
+def _items_per_user(n_users: int, n_items: int, mean_items: float, rng: np.random.Generator) -> np.ndarray:
+    """Number of items per user: negative binomial (overdispersed), at least 3, at most half the items."""
+    r = 1.5
+    n_per_user = 3 + rng.negative_binomial(r, r / (r + max(mean_items - 3, 0.1)), n_users)
+    return np.minimum(n_per_user, n_items // 2 if n_items >= 6 else n_items)
+
+
+def _chunks(
+    rng: np.random.Generator,
+    tastes: _Tastes,
+    catalogue: dict[str, np.ndarray],
+    n_per_user: np.ndarray,
+    chunk_users: int,
+    beta: float,
+    exact_items: int,
+) -> Iterator[tuple[int, pd.DataFrame]]:
+    """The interactions of each chunk of users, with the index one past its last user."""
+    n_users = len(n_per_user)
+    for lo in range(0, n_users, chunk_users):
+        hi = min(lo + chunk_users, n_users)
+        counts, cols, p = _choose_items(rng, tastes, slice(lo, hi), n_per_user[lo:hi], beta, exact_items)
+        rows = np.repeat(np.arange(lo, hi), counts)
+        yield hi, _behaviour(rng, rows, cols, p, counts, lo, catalogue)
+
+
+def _stream_chunks(
+    out_dir: Path, chunks: Iterator[tuple[int, pd.DataFrame]], progress: Callable[[int], None] | None
+) -> int:
+    """Write the chunks to ``out_dir/interactions.parquet`` one at a time; returns the number of rows."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    total = 0
+    writer = pq.ParquetWriter(out_dir / "interactions.parquet", _INTERACTIONS_SCHEMA)
+    try:
+        for hi, frame in chunks:
+            total += len(frame)
+            writer.write_table(pa.Table.from_pandas(frame, schema=_INTERACTIONS_SCHEMA, preserve_index=False))
+            if progress is not None:
+                progress(hi)
+    finally:
+        writer.close()
+    return total
+
+
+def _collect_chunks(
+    chunks: Iterator[tuple[int, pd.DataFrame]], progress: Callable[[int], None] | None
+) -> pd.DataFrame:
+    """All chunks as one interaction table (string ids)."""
+    frames: list[pd.DataFrame] = []
+    for hi, frame in chunks:
+        frames.append(frame)
+        if progress is not None:
+            progress(hi)
+    interactions = pd.concat(frames, ignore_index=True)
+    interactions["user_id"] = interactions["user_id"].astype("str")
+    interactions["item_id"] = interactions["item_id"].astype("str")
+    return interactions
 
 
 def simulate_world(
@@ -249,78 +361,19 @@ def simulate_world(
     rng = np.random.default_rng(seed)
     items = _items(n_items, dance_share, rng)
     users = _users(n_users, rng)
-    xi, xu = _item_design(items), _user_design(users)
-    # taste factors: features drive them, noise keeps collaborative signal beyond the features
-    item_factors = xi @ rng.normal(0, 1 / np.sqrt(xi.shape[1]), (xi.shape[1], n_factors))
-    item_factors = 0.8 * item_factors / item_factors.std() + 0.6 * rng.normal(size=(n_items, n_factors))
-    user_factors = xu @ rng.normal(0, 1.0, (xu.shape[1], n_factors))
-    user_factors = 0.7 * user_factors / user_factors.std() + 0.7 * rng.normal(size=(n_users, n_factors))
-    log_pop = -zipf * np.log(rng.permutation(n_items) + 1.0)
-    cum_pop = np.cumsum(np.exp(log_pop))
-    skill = users["level"].map({lv: i for i, lv in enumerate(LEVELS)}).to_numpy(float)
-    catalogue = {
-        "is_dance": (items["kind"] == "dance").to_numpy(),
-        "skill": skill,
-        "difficulty": items["difficulty"].to_numpy(float),
-        "item_ids": items.index.to_numpy(),
-        "user_ids": users.index.to_numpy(),
-        "kinds": items["kind"].to_numpy(),
-    }
-    # number of items per user: negative binomial (overdispersed), at least 3
-    r = 1.5
-    n_per_user = 3 + rng.negative_binomial(r, r / (r + max(mean_items - 3, 0.1)), n_users)
-    n_per_user = np.minimum(n_per_user, n_items // 2 if n_items >= 6 else n_items)
-
-    writer = None
-    out_dir = Path(out) if out is not None else None
-    frames: list[pd.DataFrame] = []
-    total = 0
-    schema = pa.schema(
-        [
-            ("user_id", pa.string()),
-            ("item_id", pa.string()),
-            ("kind", pa.string()),
-            ("timestamp", pa.timestamp("s")),
-            ("plays", pa.float64()),
-            ("rating", pa.float64()),
-            ("praise", pa.int8()),
-            ("collect", pa.int8()),
-            ("dance_score", pa.float64()),
-        ]
-    )
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        writer = pq.ParquetWriter(out_dir / "interactions.parquet", schema)
-    try:
-        for lo in range(0, n_users, chunk_users):
-            hi = min(lo + chunk_users, n_users)
-            counts = n_per_user[lo:hi]
-            counts, cols, p = _choose_items(
-                rng, user_factors[lo:hi], item_factors, log_pop, cum_pop, counts, beta, exact_items
-            )
-            rows = np.repeat(np.arange(lo, hi), counts)
-            frame = _behaviour(rng, rows, cols, p, counts, lo, hi, catalogue)
-            n = len(rows)
-            total += n
-            if writer is not None:
-                writer.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
-            else:
-                frames.append(frame)
-            if progress is not None:
-                progress(hi)
-    finally:
-        if writer is not None:
-            writer.close()
-    if out_dir is not None:
+    tastes = _tastes(items, users, n_factors, zipf, rng)
+    n_per_user = _items_per_user(n_users, n_items, mean_items, rng)
+    chunks = _chunks(rng, tastes, _catalogue(items, users), n_per_user, chunk_users, beta, exact_items)
+    if out is not None:
+        out_dir = Path(out)
+        total = _stream_chunks(out_dir, chunks, progress)
         pq.write_table(
             pa.Table.from_pandas(users.reset_index(), preserve_index=False), out_dir / "users.parquet"
         )
         pq.write_table(
             pa.Table.from_pandas(items.reset_index(), preserve_index=False), out_dir / "items.parquet"
         )
-        return SimulatedWorld(None, out_dir, user_factors, item_factors, total)
-    interactions = pd.concat(frames, ignore_index=True)
-    interactions["user_id"] = interactions["user_id"].astype("str")
-    interactions["item_id"] = interactions["item_id"].astype("str")
+        return SimulatedWorld(None, out_dir, tastes.user_factors, tastes.item_factors, total)
+    interactions = _collect_chunks(chunks, progress)
     log = InteractionLog(interactions, users, items, source="simulated")
-    return SimulatedWorld(log, None, user_factors, item_factors, total)
+    return SimulatedWorld(log, None, tastes.user_factors, tastes.item_factors, len(interactions))

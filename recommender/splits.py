@@ -153,25 +153,16 @@ def _features(path: Path, key: str, idx: str) -> tuple[np.ndarray, pd.DataFrame 
     return ids, (feats if len(feats.columns) else None)
 
 
-def _train_data(
-    path: Path, n_users: int, n_items: int, user_ids, item_ids, user_features, item_features, seed: int
-) -> TrainData:
+def _train_data(path: Path, shape: tuple[int, int], **fields) -> TrainData:
+    """One side of a split folder as :class:`TrainData`; ``fields``: ids, features and seed of both sides."""
     frame = pd.read_parquet(path)
     frame = frame.rename(columns={"user_idx": "user", "item_idx": "item"})
     users = frame["user"].to_numpy(np.int64)
     items = frame["item"].to_numpy(np.int64)
     values = frame["score"].to_numpy(np.float32)
-    matrix = sp.csr_matrix((values, (users, items)), shape=(n_users, n_items), dtype=np.float32)
+    matrix = sp.csr_matrix((values, (users, items)), shape=shape, dtype=np.float32)
     matrix.sum_duplicates()
-    return TrainData(
-        matrix=matrix,
-        interactions=frame,
-        user_ids=user_ids,
-        item_ids=item_ids,
-        user_features=user_features,
-        item_features=item_features,
-        seed=seed,
-    )
+    return TrainData(matrix=matrix, interactions=frame, **fields)
 
 
 def load_split_dir(dataset_dir: Path, split_path: Path, *, seed: int = 42, features: bool = True) -> Split:
@@ -180,13 +171,16 @@ def load_split_dir(dataset_dir: Path, split_path: Path, *, seed: int = 42, featu
     item_ids, item_features = _features(dataset_dir / "items.parquet", "item_id", "item_idx")
     if not features:
         user_features = item_features = None
-    n_users, n_items = len(user_ids), len(item_ids)
-    train = _train_data(
-        split_path / "train.parquet", n_users, n_items, user_ids, item_ids, user_features, item_features, seed
+    shape = (len(user_ids), len(item_ids))
+    fields = dict(
+        user_ids=user_ids,
+        item_ids=item_ids,
+        user_features=user_features,
+        item_features=item_features,
+        seed=seed,
     )
-    test = _train_data(
-        split_path / "test.parquet", n_users, n_items, user_ids, item_ids, user_features, item_features, seed
-    )
+    train = _train_data(split_path / "train.parquet", shape, **fields)
+    test = _train_data(split_path / "test.parquet", shape, **fields)
     return Split(train, test)
 
 
@@ -345,6 +339,52 @@ def split_dataset(
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _load_parts(con: duckdb.DuckDBPyConnection, parts: dict[str, DatasetInfo]) -> None:
+    """Table ``_both``: every row of each part with raw ids and its ``part``; no pair may be in both."""
+    selects = []
+    for part, info in parts.items():
+        d = _sql_str(info.path)
+        selects.append(
+            f"SELECT u.user_id, i.item_id, x.* EXCLUDE (user_idx, item_idx, score), '{part}' AS part "
+            f"FROM read_parquet({d} || '/interactions.parquet') x "
+            f"JOIN read_parquet({d} || '/users.parquet') u USING (user_idx) "
+            f"JOIN read_parquet({d} || '/items.parquet') i USING (item_idx)"
+        )
+    con.execute("CREATE TEMP TABLE _both AS " + " UNION ALL ".join(selects))
+    overlap = con.execute(
+        "SELECT count(*) FROM (SELECT user_id, item_id FROM _both GROUP BY ALL HAVING count(DISTINCT part) > 1)"
+    ).fetchone()[0]
+    if overlap:
+        raise UserError(f"{overlap} (user, item) pairs are in both the train and the test file")
+
+
+def _raw_features(dataset_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A stored dataset's user and item feature tables, indexed by raw id."""
+    users = pd.read_parquet(dataset_dir / "users.parquet").drop(columns="user_idx").set_index("user_id")
+    items = pd.read_parquet(dataset_dir / "items.parquet").drop(columns="item_idx").set_index("item_id")
+    return users, items
+
+
+def _write_parts(con: duckdb.DuckDBPyConnection, dataset_dir: Path, staging: Path) -> tuple[int, int, int]:
+    """``train``/``test.parquet`` of the union dataset's rows in each part; (n_train, n_test, n_test_users)."""
+    d = _sql_str(dataset_dir)
+    for part in ("train", "test"):
+        con.execute(
+            f"COPY (SELECT x.* FROM read_parquet({d} || '/interactions.parquet') x "
+            f"JOIN read_parquet({d} || '/users.parquet') u USING (user_idx) "
+            f"JOIN read_parquet({d} || '/items.parquet') i USING (item_idx) "
+            f"SEMI JOIN (SELECT user_id, item_id FROM _both WHERE part = '{part}') b USING (user_id, item_id) "
+            f"ORDER BY user_idx, item_idx) TO {_sql_str(staging / (part + '.parquet'))} (FORMAT parquet)"
+        )
+    n_train = con.execute(
+        f"SELECT count(*) FROM read_parquet({_sql_str(staging / 'train.parquet')})"
+    ).fetchone()[0]
+    n_test, n_test_users = con.execute(
+        f"SELECT count(*), count(DISTINCT user_idx) FROM read_parquet({_sql_str(staging / 'test.parquet')})"
+    ).fetchone()
+    return int(n_train), int(n_test), int(n_test_users)
+
+
 def split_external(
     study, dataset: str, train_name: str, test_name: str, *, name: str | None = None
 ) -> SplitInfo:
@@ -353,7 +393,7 @@ def split_external(
     Both are re-indexed onto one dataset ``dataset`` (their union) so indices are shared; the split keeps
     exactly the given rows on each side.
     """
-    from dancerec.recommender.data import _register_dataset, datasets_dir
+    from dancerec.recommender.data import _register_dataset, datasets_dir, write_dataset_dir
 
     parts = {"train": dataset_info(study, train_name), "test": dataset_info(study, test_name)}
     name = name or f"{dataset}-external"
@@ -363,65 +403,17 @@ def split_external(
     try:
         con = duckdb.connect()
         try:
-            selects = []
-            for part, info in parts.items():
-                d = _sql_str(info.path)
-                selects.append(
-                    f"SELECT u.user_id, i.item_id, x.* EXCLUDE (user_idx, item_idx, score), '{part}' AS part "
-                    f"FROM read_parquet({d} || '/interactions.parquet') x "
-                    f"JOIN read_parquet({d} || '/users.parquet') u USING (user_idx) "
-                    f"JOIN read_parquet({d} || '/items.parquet') i USING (item_idx)"
-                )
-            con.execute("CREATE TEMP TABLE _both AS " + " UNION ALL ".join(selects))
-            overlap = con.execute(
-                "SELECT count(*) FROM (SELECT user_id, item_id FROM _both GROUP BY ALL HAVING count(DISTINCT part) > 1)"
-            ).fetchone()[0]
-            if overlap:
-                raise UserError(f"{overlap} (user, item) pairs are in both the train and the test file")
-            from dancerec.recommender.data import write_dataset_dir
-
-            users = (
-                pd.read_parquet(parts["train"].path / "users.parquet")
-                .drop(columns="user_idx")
-                .set_index("user_id")
-            )
-            items = (
-                pd.read_parquet(parts["train"].path / "items.parquet")
-                .drop(columns="item_idx")
-                .set_index("item_id")
-            )
+            _load_parts(con, parts)
+            users, items = _raw_features(parts["train"].path)
             con.execute("CREATE TEMP VIEW _union AS SELECT * EXCLUDE (part) FROM _both")
             n_users, n_items, n_rows = write_dataset_dir(con, "_union", staging_ds, users, items)
-            d = _sql_str(staging_ds)
-            for part in ("train", "test"):
-                con.execute(
-                    f"COPY (SELECT x.* FROM read_parquet({d} || '/interactions.parquet') x "
-                    f"JOIN read_parquet({d} || '/users.parquet') u USING (user_idx) "
-                    f"JOIN read_parquet({d} || '/items.parquet') i USING (item_idx) "
-                    f"SEMI JOIN (SELECT user_id, item_id FROM _both WHERE part = '{part}') b USING (user_id, item_id) "
-                    f"ORDER BY user_idx, item_idx) TO {_sql_str(staging / (part + '.parquet'))} (FORMAT parquet)"
-                )
-            n_train = con.execute(
-                f"SELECT count(*) FROM read_parquet({_sql_str(staging / 'train.parquet')})"
-            ).fetchone()[0]
-            n_test, n_test_users = con.execute(
-                f"SELECT count(*), count(DISTINCT user_idx) FROM read_parquet({_sql_str(staging / 'test.parquet')})"
-            ).fetchone()
+            n_train, n_test, n_test_users = _write_parts(con, staging_ds, staging)
         finally:
             con.close()
+        params = {"train": train_name, "test": test_name}
         ds = DatasetInfo(dataset, "external", staging_ds, n_users, n_items, n_rows)
-        _register_dataset(study, ds, dataset, {"train": train_name, "test": test_name}, staging_ds)
-        info = SplitInfo(
-            name,
-            dataset,
-            "external",
-            {"train": train_name, "test": test_name},
-            None,
-            staging,
-            int(n_train),
-            int(n_test),
-            int(n_test_users),
-        )
+        _register_dataset(study, ds, dataset, params, staging_ds)
+        info = SplitInfo(name, dataset, "external", params, None, staging, n_train, n_test, n_test_users)
         return _register(study, info, staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
