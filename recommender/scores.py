@@ -127,19 +127,16 @@ def activity_filter_sql(
 def activity_filter(
     log: InteractionLog, *, min_user_plays: float = 0, min_user_items: int = 0, min_item_users: int = 0
 ) -> tuple[InteractionLog, Subset]:
-    """The paper's TP100/TP500-style subset: users with at least ``min_user_plays`` plays."""
+    """The paper's TP100/TP500-style subset: users with at least ``min_user_plays`` plays, the kept rows
+    in the log's order (DuckDB's parallel joins return them in an order that varies from run to run)."""
     con = duckdb.connect()
     try:
-        frame = _full_frame(log.interactions)
+        frame = _full_frame(log.interactions).assign(_row=np.arange(len(log.interactions)))
         con.register("log", frame)
-        kept = con.execute(
-            activity_filter_sql(
-                "log",
-                min_user_plays=min_user_plays,
-                min_user_items=min_user_items,
-                min_item_users=min_item_users,
-            )
-        ).df()
+        sql = activity_filter_sql(
+            "log", min_user_plays=min_user_plays, min_user_items=min_user_items, min_item_users=min_item_users
+        )
+        kept = con.execute(f"SELECT * EXCLUDE (_row) FROM ({sql}) ORDER BY _row").df()
     finally:
         con.close()
     kept = _tidy(kept)

@@ -282,3 +282,22 @@ def test_external_split(study, tmp_path):
     assert (info.n_train, info.n_test, info.n_test_users) == (3, 2, 2)
     assert list(s.train.item_ids) == ["x", "y", "z"]
     assert s.test.matrix[0].indices.tolist() == [2]
+
+
+def test_activity_filter_keeps_the_log_order():
+    """DuckDB's parallel joins return rows in a varying order; the subset keeps the log's (2 orders in 15
+    runs before)."""
+    rng = np.random.default_rng(0)
+    n = 200_000
+    frame = pd.DataFrame(
+        {
+            "user_id": rng.integers(0, 3000, n).astype(str),
+            "item_id": rng.integers(0, 5000, n).astype(str),
+            "plays": rng.integers(1, 50, n),
+        }
+    )
+    sub, _ = data.activity_filter(data.InteractionLog(frame), min_user_plays=1500, min_item_users=2)
+    kept = frame.merge(sub.interactions[["user_id", "item_id"]].drop_duplicates(), on=["user_id", "item_id"])
+    assert 0 < len(sub.interactions) < n
+    np.testing.assert_array_equal(sub.interactions["user_id"].to_numpy(), kept["user_id"].to_numpy())
+    np.testing.assert_array_equal(sub.interactions["item_id"].to_numpy(), kept["item_id"].to_numpy())
