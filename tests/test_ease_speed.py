@@ -123,7 +123,9 @@ def test_token_codes_equal_formatting_every_token():
     features = pd.DataFrame(
         {
             "kind": ["music"] * n,  # constant: no token
-            "tags": [np.array(rng.choice(list("abcdefg"), rng.integers(0, 5)), dtype=object) for _ in range(n)],
+            "tags": [
+                np.array(rng.choice(list("abcdefg"), rng.integers(0, 5)), dtype=object) for _ in range(n)
+            ],
             "mood": [list(rng.choice(["x", "y"], rng.integers(0, 3))) for _ in range(n)],
             "tempo": rng.normal(120, 10, n),  # quantile buckets
             "genre": rng.choice(["pop", "rock", ""], n),
