@@ -105,6 +105,7 @@ __all__ = [
     "read_table",
     "read_taste_profile",
     "score_sql",
+    "stored_row",
     "write_dataset_dir",
 ]
 
@@ -415,21 +416,30 @@ def list_datasets(study) -> pd.DataFrame:
         return con.execute("SELECT * FROM rec_dataset ORDER BY created_at").df()
 
 
+def stored_row(con, table: str, columns: str, name: str, *, what: str, hint: str) -> tuple:
+    """The row of ``table`` whose ``name`` is ``name``, else a UserError listing the stored names.
+
+    ``table`` and ``columns`` come from code (never from input); ``hint`` says how to create one."""
+    row = con.execute(f"SELECT {columns} FROM {table} WHERE name = ?", [name]).fetchone()
+    if row is None:
+        known = [r[0] for r in con.execute(f"SELECT name FROM {table} ORDER BY name").fetchall()]
+        raise UserError(f"no {what} {name!r} in the study (have: {', '.join(known) or 'none'}; {hint})")
+    return row
+
+
 def dataset_info(study, name: str, *, con=None) -> DatasetInfo:
     """The stored dataset ``name`` (``con``: an open connection to read through, else a new one)."""
     if con is None:
         with study.read() as own:
             return dataset_info(study, name, con=own)
-    row = con.execute(
-        "SELECT name, source, path, n_users, n_items, n_interactions, n_bad_rows FROM rec_dataset WHERE name = ?",
-        [name],
-    ).fetchone()
-    if row is None:
-        known = [r[0] for r in con.execute("SELECT name FROM rec_dataset ORDER BY name").fetchall()]
-        raise UserError(
-            f"no dataset {name!r} in the study (have: {', '.join(known) or 'none'}; "
-            "create one with `dancerec recommender import` or `simulate`)"
-        )
+    row = stored_row(
+        con,
+        "rec_dataset",
+        "name, source, path, n_users, n_items, n_interactions, n_bad_rows",
+        name,
+        what="dataset",
+        hint="create one with `dancerec recommender import` or `simulate`",
+    )
     return DatasetInfo(
         row[0], row[1], study.root / row[2], int(row[3]), int(row[4]), int(row[5]), int(row[6])
     )

@@ -35,6 +35,7 @@ from dancerec.recommender.data import (
     _sql_str,
     dataset_info,
     log_to_dir,
+    stored_row,
 )
 
 from dancerec.errors import UserError
@@ -425,16 +426,14 @@ def split_info(study, name: str, *, con=None) -> SplitInfo:
     if con is None:
         with study.read() as own:
             return split_info(study, name, con=own)
-    row = con.execute(
-        "SELECT name, dataset, method, params, seed, path, n_train, n_test, n_test_users FROM rec_split WHERE name = ?",
-        [name],
-    ).fetchone()
-    if row is None:
-        known = [r[0] for r in con.execute("SELECT name FROM rec_split ORDER BY name").fetchall()]
-        raise UserError(
-            f"no split {name!r} in the study (have: {', '.join(known) or 'none'}; create one with "
-            "`dancerec recommender split`)"
-        )
+    row = stored_row(
+        con,
+        "rec_split",
+        "name, dataset, method, params, seed, path, n_train, n_test, n_test_users",
+        name,
+        what="split",
+        hint="create one with `dancerec recommender split`",
+    )
     return SplitInfo(
         row[0], row[1], row[2], json.loads(row[3]), row[4], study.root / row[5], *map(int, row[6:])
     )
