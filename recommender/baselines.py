@@ -8,6 +8,7 @@ fit on :class:`TrainData` and score a batch of users with one (sparse) matrix pr
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -286,6 +287,19 @@ class EASE(Recommender):
         return self
 
 
+def _vocabulary(tokens: Sequence[str]) -> tuple[int, np.ndarray]:
+    """(vocabulary size, each token's index in the sorted vocabulary) — what ``np.unique(...,
+    return_inverse=True)`` gives, through a hash table (pandas.factorize) and a sort of the distinct
+    tokens only, several times faster than sorting every token string."""
+    if not len(tokens):
+        return 0, np.zeros(0, dtype=np.int64)
+    codes, uniques = pd.factorize(np.asarray(tokens, dtype=object))
+    order = np.argsort(np.asarray(uniques, dtype=str))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return len(order), rank[codes]
+
+
 def _is_list(value) -> bool:
     return isinstance(value, list | tuple | np.ndarray)
 
@@ -343,13 +357,11 @@ class ContentTFIDF(Recommender):
             strings.extend(fmt.format(u) for u in uniques)
         if not strings:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=str)
-        # distinct values may format alike (1 and "1"): merge them, then number the tokens in sorted order
-        merged, vocabulary = pd.factorize(np.asarray(strings, dtype=object))
-        vocabulary = np.asarray(vocabulary, dtype=str)
-        order = np.argsort(vocabulary)
-        rank = np.empty(len(order), dtype=np.int64)
-        rank[order] = np.arange(len(order))
-        return np.concatenate(rows), rank[merged[np.concatenate(codes)]], vocabulary[order]
+        # distinct values may format alike (1 and "1"): _vocabulary merges them and numbers them in order
+        n_vocab, rank = _vocabulary(strings)
+        vocabulary = np.empty(n_vocab, dtype=object)
+        vocabulary[rank] = strings
+        return np.concatenate(rows), rank[np.concatenate(codes)], vocabulary.astype(str)
 
     def _token_pairs(self, features: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
         """(item row, ``column=value`` token) pairs (see :meth:`_token_codes`)."""

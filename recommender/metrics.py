@@ -10,10 +10,9 @@ import itertools
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 from dancerec.recommender.base import TrainData
-from dancerec.recommender.baselines import ContentTFIDF, binarize
+from dancerec.recommender.baselines import ContentTFIDF, _vocabulary, binarize
 
 
 def accuracy_at_k(hits: np.ndarray, n_relevant: np.ndarray, max_k: int) -> dict[str, np.ndarray]:
@@ -93,19 +92,6 @@ def tfidf(docs: Sequence[Sequence[str]]) -> sp.csr_matrix:
     lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
     rows = np.repeat(np.arange(len(docs)), lengths)
     return tfidf_pairs(rows, list(itertools.chain.from_iterable(docs)), len(docs))
-
-
-def _vocabulary(tokens: Sequence[str]) -> tuple[int, np.ndarray]:
-    """(vocabulary size, each token's index in the sorted vocabulary) — what ``np.unique(...,
-    return_inverse=True)`` gives, through a hash table (pandas.factorize) and a sort of the distinct
-    tokens only, several times faster than sorting every token string."""
-    if not len(tokens):
-        return 0, np.zeros(0, dtype=np.int64)
-    codes, uniques = pd.factorize(np.asarray(tokens, dtype=object))
-    order = np.argsort(np.asarray(uniques, dtype=str))
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    return len(order), rank[codes]
 
 
 def tfidf_pairs(rows: np.ndarray, tokens: Sequence[str], n_docs: int) -> sp.csr_matrix:
